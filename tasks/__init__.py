@@ -1,0 +1,13 @@
+"""aggregen: generators tick numbers, aggregators count them exactly once, windows print sums.
+
+``celery -A tasks worker|beat|inspect|flower`` finds the Celery app here.
+"""
+
+from __future__ import annotations
+
+from tasks.celery_app import app
+
+# Importing the task modules registers their tasks with the app.
+from tasks import aggregator, generator, window  # noqa: E402, I001
+
+__all__ = ["aggregator", "app", "generator", "window"]

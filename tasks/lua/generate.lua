@@ -1,0 +1,26 @@
+-- Record a shard's numbers for ticks [expected_cursor, new_cursor) in the ledger of pending
+-- numbers, and advance the shard's cursor, in one step. The cursor is compared and set, so
+-- two generate tasks racing for the same ticks cannot both record them: a tick exists once.
+--
+-- KEYS: run, cursors, pending, pending_since, totals
+-- ARGV: run_id, shard, expected_cursor, new_cursor, published_at, value_sum, {id, entry}...
+-- Returns the number of numbers recorded, or a negative code:
+--   -1 not the active run, -2 run closed, -3 cursor moved (lost the race), -4 past end_tick.
+local run_id = redis.call('HGET', KEYS[1], 'id')
+if run_id ~= ARGV[1] then return -1 end
+if redis.call('HGET', KEYS[1], 'closed') == '1' then return -2 end
+local cursor = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+if cursor ~= tonumber(ARGV[3]) then return -3 end
+local end_tick = tonumber(redis.call('HGET', KEYS[1], 'end_tick'))
+if tonumber(ARGV[4]) > end_tick then return -4 end
+
+local recorded = 0
+for i = 7, #ARGV, 2 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[i])
+  recorded = recorded + 1
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+redis.call('HINCRBY', KEYS[5], 'generated_count', recorded)
+redis.call('HINCRBY', KEYS[5], 'generated_sum', ARGV[6])
+return recorded

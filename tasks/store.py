@@ -1,0 +1,85 @@
+"""Connections to Redis and the Lua scripts that change aggregen's state atomically."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from importlib import resources
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
+
+from tasks.errors import RedisUnavailableError
+from tasks.settings import client_url, mask_url
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+SOCKET_TIMEOUT_S = 10.0
+SCRIPT_NAMES = ("generate", "count", "flush", "claim_stale", "close_generation")
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for ``url`` that retries a dropped connection a few times with backoff.
+
+    Connections are made lazily; call ``ping`` to find out whether Redis answers.
+    """
+    return redis.Redis.from_url(
+        client_url(url),
+        decode_responses=True,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+
+
+@functools.cache
+def _client_for(url: str, pid: int) -> redis.Redis:
+    return connect(url)
+
+
+def shared_client(url: str) -> redis.Redis:
+    """One client per process and URL; a forked child gets its own."""
+    return _client_for(url, os.getpid())
+
+
+def ping(client: redis.Redis, url: str) -> None:
+    """Raise RedisUnavailableError with one sentence if Redis does not answer."""
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise RedisUnavailableError(f"Redis at {mask_url(url)} refused the password") from exc
+    except redis.ResponseError as exc:
+        if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+            raise RedisUnavailableError(
+                f"Redis at {mask_url(url)} refused the credentials: {exc}"
+            ) from exc
+        raise
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise RedisUnavailableError(f"cannot reach Redis at {mask_url(url)}: {exc}") from exc
+
+
+class Scripts:
+    """The Lua scripts of ``tasks/lua``, registered on one client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.generate = _register(client, "generate")
+        self.count = _register(client, "count")
+        self.flush = _register(client, "flush")
+        self.claim_stale = _register(client, "claim_stale")
+        self.close_generation = _register(client, "close_generation")
+
+
+@functools.cache
+def _source(name: str) -> str:
+    return resources.files("tasks").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+
+
+def _register(client: redis.Redis, name: str) -> Script:
+    # register_script falls back from EVALSHA to EVAL, so a restarted Redis needs no reload.
+    return client.register_script(_source(name))
