@@ -7,7 +7,7 @@ the environment once.
 
 from __future__ import annotations
 
-from kombu import Queue
+from kombu.entity import Queue
 
 from tasks import settings as _settings
 from tasks.schedule import GridSchedule

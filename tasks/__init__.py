@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-from tasks.celery_app import app
-
 # Importing the task modules registers their tasks with the app.
-from tasks import aggregator, generator, window  # noqa: E402, I001
+from tasks import aggregator, generator, window
+from tasks.celery_app import app
 
 __all__ = ["aggregator", "app", "generator", "window"]

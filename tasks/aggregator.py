@@ -96,7 +96,9 @@ def _count_run(
     if status == _STALE_RUN:
         for position, number in numbers:
             reason = f"number of run {run_id}, which is not the active run"
-            tally.dead_lettered += deadletter.put(ctx, message_id, position, number.to_message(), reason)
+            tally.dead_lettered += deadletter.put(
+                ctx, message_id, position, number.to_message(), reason
+            )
         return
     if status == _RUN_CLOSED:
         tally.not_counted += [number for _, number in numbers]
@@ -114,6 +116,8 @@ def _count_run(
     rejected += [(p, "no such number was generated") for p in unknown]
     for pair_position, reason in rejected:
         position, number = numbers[pair_position - 1]
-        tally.dead_lettered += deadletter.put(ctx, message_id, position, number.to_message(), reason)
+        tally.dead_lettered += deadletter.put(
+            ctx, message_id, position, number.to_message(), reason
+        )
     if duplicates:
         logger.info("message %s: dropped %d numbers counted before", message_id, duplicates)

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from tasks import report, run
-from tasks.console import Console, summary_lines
+from tasks.console import Console, summary_lines, window_line
 from tasks.context import Context
 from tasks.coordinator import Coordinator
 from tasks.embedded import EmbeddedRedis
@@ -98,8 +98,6 @@ def show_report(settings: Settings, *, as_json: bool) -> int:
     if as_json:
         print(audit.to_json(settings))
     else:
-        from tasks.console import window_line
-
         for closed in audit.windows:
             print(window_line(closed))
         state = audit.run.state if audit.run else "no run"

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import redis
 
 from tasks import generator, report, run, window
+from tasks.celery_app import app
 from tasks.context import Context
 from tasks.number import Number
 from tasks.report import Audit
@@ -93,8 +94,6 @@ class Coordinator:
 
     def shutdown_workers(self) -> None:
         """Ask every worker of the app for a warm shutdown through remote control."""
-        from tasks.celery_app import app
-
         logger.info("asking every worker for a warm shutdown")
         try:
             app.control.shutdown()
@@ -103,8 +102,6 @@ class Coordinator:
 
     def join_workers(self, timeout_s: float) -> list[str]:
         """Wait until no worker answers a ping; returns the ones still answering."""
-        from tasks.celery_app import app
-
         deadline_s = time.monotonic() + timeout_s
         alive: list[str] = []
         while time.monotonic() < deadline_s:
@@ -122,9 +119,7 @@ class Coordinator:
                 return
             if time.time() >= record.deadline_at:
                 return
-            requested = self._quietly(
-                lambda: run.stop_requested(self.ctx.client, self.ctx.keys)
-            )
+            requested = self._quietly(lambda: run.stop_requested(self.ctx.client, self.ctx.keys))
             if requested:
                 self.stop_reason = f"stop requested ({requested})"
                 return
@@ -144,8 +139,7 @@ class Coordinator:
 
     def _catch_up(self, record: RunRecord) -> None:
         produced = sum(
-            generator.catch_up(self.ctx, shard, generator.publish)
-            for shard in range(record.shards)
+            generator.catch_up(self.ctx, shard, generator.publish) for shard in range(record.shards)
         )
         if produced:
             logger.info("run %s: caught up %d numbers due before the stop", record.id, produced)

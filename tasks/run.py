@@ -7,6 +7,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -65,7 +66,7 @@ def new_run(client: redis.Redis, keys: Keys, settings: Settings, started_at: flo
     """Replace whatever the prefix held with a new run starting at ``started_at``."""
     run_id = uuid.uuid4().hex[:12]
     deadline_at = started_at + settings.duration_s
-    fields: dict[str, str | float | int] = {
+    fields: dict[str, str | int] = {
         "id": run_id,
         "state": RUNNING,
         "started_at": repr(started_at),
@@ -79,7 +80,7 @@ def new_run(client: redis.Redis, keys: Keys, settings: Settings, started_at: flo
     }
     with client.pipeline(transaction=True) as pipe:
         pipe.delete(*keys.run_state())
-        pipe.hset(keys.run, mapping=fields)
+        pipe.hset(keys.run, mapping=fields)  # type: ignore[arg-type]  # invariant key type
         pipe.hset(
             keys.window,
             mapping={"index": 0, "opened_at": repr(started_at), "sum": 0, "count": 0},
@@ -93,7 +94,7 @@ def new_run(client: redis.Redis, keys: Keys, settings: Settings, started_at: flo
 
 def read(client: redis.Redis, keys: Keys) -> RunRecord | None:
     """The run on this prefix, or None if there has been none."""
-    raw: dict[str, str] = client.hgetall(keys.run)
+    raw = cast(dict[str, str], client.hgetall(keys.run))
     if not raw:
         return None
     return RunRecord(
@@ -123,5 +124,4 @@ def request_stop(client: redis.Redis, keys: Keys, reason: str) -> None:
 
 def stop_requested(client: redis.Redis, keys: Keys) -> str | None:
     """Who asked the run to stop, if anyone did."""
-    reason: str | None = client.get(keys.stop_request)
-    return reason
+    return cast(str | None, client.get(keys.stop_request))

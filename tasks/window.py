@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from celery import Task
 from celery.utils.log import get_task_logger
@@ -79,5 +80,5 @@ def close(ctx: Context, *, flush_id: str, final: bool, now: float | None = None)
 
 def closed_windows(ctx: Context, start: int = 0) -> list[Window]:
     """Closed windows from position ``start`` on, oldest first."""
-    raw: list[str] = ctx.client.lrange(ctx.keys.windows, start, -1)
+    raw = cast(list[str], ctx.client.lrange(ctx.keys.windows, start, -1))
     return [Window.from_json(text) for text in raw]
