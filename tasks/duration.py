@@ -8,7 +8,7 @@ import re
 from tasks.errors import ConfigError
 
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PATTERN = re.compile(r"^\s*(?P<amount>[0-9]*\.?[0-9]+)\s*(?P<unit>ms|s|m|h)?\s*$")
+_PATTERN = re.compile(r"^\s*(?P<amount>[-+]?[0-9]*\.?[0-9]+)\s*(?P<unit>ms|s|m|h)?\s*$")
 
 
 def parse_duration_s(text: str, *, name: str) -> float:
