@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -143,6 +144,7 @@ def run_aggregen(
     """Run ``aggregen ARGS`` to the end; returns the completed process."""
     return subprocess.run(
         [sys.executable, "-m", "tasks", *args],
+        check=False,
         cwd=REPO,
         env=env or aggregen_env(),
         stdin=subprocess.DEVNULL,
@@ -203,7 +205,7 @@ def assert_exactly_once(report: dict[str, Any], generators: int, ticks: int) -> 
 def assert_contiguous(windows: list[dict[str, Any]]) -> None:
     """Windows are numbered 0, 1, 2 ... and each opens when the previous one closed."""
     assert [w["index"] for w in windows] == list(range(len(windows)))
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert after["opened_at"] == before["closed_at"]
     for w in windows:
         assert w["closed_at"] > w["opened_at"]
