@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SOURCES := tasks tests benchmarks celeryconfig.py
+SOURCES := tasks tests celeryconfig.py $(wildcard benchmarks)
 
 .PHONY: run test lint bench clean
 

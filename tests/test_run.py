@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.support import (
+    REPO,
     LiveJob,
     RedisServer,
+    aggregen_env,
     assert_contiguous,
     assert_exactly_once,
     load_report,
@@ -127,3 +133,45 @@ def test_stop_command_from_another_process_ends_the_run_gracefully(
     after = run_aggregen("report", "--json", *connection)
     assert after.returncode == 0
     assert '"balanced": true' in after.stdout
+
+
+@pytest.mark.parametrize("pool", ["threads", "solo"])
+def test_a_run_balances_on_every_pool(tmp_path: Path, pool: str) -> None:
+    report_path = tmp_path / "report.json"
+
+    done = run_aggregen(
+        "run", "--duration", "2s", *FAST, "--pool", pool, "--generators", "2",
+        "--report", str(report_path),
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert_exactly_once(load_report(report_path), generators=2, ticks=40)
+
+
+def test_on_a_terminal_a_status_line_shows_progress(tmp_path: Path) -> None:
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tasks", "run", "--duration", "2s", *FAST],
+        cwd=REPO,
+        env=aggregen_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+    )
+    os.close(terminal)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: the command exited
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(controller)
+
+    assert process.wait(timeout=60) == 0
+    text = screen.decode()
+    assert re.search(r"\r\x1b\[Krunning  00:0\d elapsed, 00:0\d left  counted \d+", text)
+    assert "open window sum" in text
+    assert "the audit balances" in text
