@@ -33,6 +33,8 @@ POLL_S = 0.1
 SWEEP_EVERY_S = 1.0
 # Numbers claimed for republishing per sweep.
 SWEEP_BATCH = 10_000
+# Bound on waiting for beat to go quiet and the queues to empty before the shutdown.
+QUIESCE_S = 5.0
 
 Progress = Callable[[], None]
 T = TypeVar("T")
@@ -86,6 +88,12 @@ class Coordinator:
         closed = self._retry(lambda: self._final_flush(record))
         if closed is not None:
             logger.info("run %s: last window %d closed", record.id, closed.index)
+        # A prefork worker told to stop just as a task completes can take 30 s to exit (its
+        # pool children wait for the parent to read their results): stop while idle instead.
+        if not self._retry(lambda: self._wait_until_idle(record)):
+            logger.info(
+                "run %s: workers not idle after %.0fs; stopping anyway", record.id, QUIESCE_S
+            )
         self._retry(lambda: run.mark_finished(self.ctx.client, self.ctx.keys, time.time()))
 
         if broadcast_shutdown:
@@ -155,6 +163,26 @@ class Coordinator:
             self._tick(record)
         logger.warning("run %s: second stop request; skipping the rest of the drain", record.id)
         return int(self._retry(lambda: self.ctx.client.hlen(self.ctx.keys.pending)))
+
+    def _wait_until_idle(self, record: RunRecord) -> bool:
+        deadline_s = time.monotonic() + QUIESCE_S
+        while time.monotonic() < deadline_s and not self.stopper.forced:
+            if self._idle():
+                return True
+            self.on_progress()
+            time.sleep(POLL_S)
+        return False
+
+    def _idle(self) -> bool:
+        keys = self.ctx.keys
+        with self.ctx.client.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.run, "beat_idle")
+            pipe.hget(keys.run, "id")
+            for queue in keys.celery_queues():
+                pipe.llen(queue)
+            pipe.hlen(keys.celery_unacked())
+            beat_idle, run_id, *backlogs = pipe.execute()
+        return bool(beat_idle == run_id and not any(backlogs))
 
     def _final_flush(self, record: RunRecord) -> window.Window | None:
         return window.close(self.ctx, flush_id=f"final:{record.id}", final=True)

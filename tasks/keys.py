@@ -65,6 +65,16 @@ class Keys:
         """Hash: ``message-id/position`` -> JSON of a rejected input and the reason."""
         return f"{self.prefix}:deadletter"
 
+    @staticmethod
+    def celery_queues() -> tuple[str, ...]:
+        """kombu's lists of waiting messages, one per queue (not under the prefix)."""
+        return ("generate", "aggregate", "flush")
+
+    @staticmethod
+    def celery_unacked() -> str:
+        """kombu's hash of messages delivered to a worker and not yet acknowledged."""
+        return "unacked"
+
     def run_state(self) -> tuple[str, ...]:
         """The keys that make up one run; deleted together when a new run starts."""
         return (

@@ -39,6 +39,8 @@ class RunRecord:
     end_tick: int
     stop_at: float | None
     finished_at: float | None
+    closed: bool = False
+    beat_idle: bool = False
 
     @property
     def shards(self) -> int:
@@ -109,12 +111,19 @@ def read(client: redis.Redis, keys: Keys) -> RunRecord | None:
         end_tick=int(raw["end_tick"]),
         stop_at=float(raw["stop_at"]) if "stop_at" in raw else None,
         finished_at=float(raw["finished_at"]) if "finished_at" in raw else None,
+        closed=raw.get("closed") == "1",
+        beat_idle=raw.get("beat_idle") == raw["id"],
     )
 
 
 def mark_finished(client: redis.Redis, keys: Keys, finished_at: float) -> None:
     """Record that the run is over; beat exits when it sees this."""
     client.hset(keys.run, mapping={"state": FINISHED, "finished_at": repr(finished_at)})
+
+
+def mark_beat_idle(client: redis.Redis, keys: Keys, run_id: str) -> None:
+    """Beat says it sends nothing more for this run."""
+    client.hset(keys.run, "beat_idle", run_id)
 
 
 def request_stop(client: redis.Redis, keys: Keys, reason: str) -> None:

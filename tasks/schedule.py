@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -109,9 +110,14 @@ class RunScheduler(Scheduler):  # type: ignore[misc]
             self._serve(record)
         if record.id != self._served_run:
             return
-        if record.state == run.STOPPING:
-            self._drop_generate_entries(record.id)
-        elif record.state == run.FINISHED:
+        if record.closed and not record.beat_idle:
+            self._drop_entries(record.id, lambda task: True, "closed; schedule emptied")
+            run.mark_beat_idle(ctx.client, ctx.keys, record.id)
+        elif record.state == run.STOPPING:
+            self._drop_entries(
+                record.id, lambda task: task == "aggregen.generate", "stopping; generate revoked"
+            )
+        if record.state == run.FINISHED:
             logger.info("beat: run %s finished; beat exits", record.id)
             raise SystemExit(0)
 
@@ -123,11 +129,11 @@ class RunScheduler(Scheduler):  # type: ignore[misc]
         self._heap = None
         logger.info("beat: scheduling run %s from %.3f", record.id, record.started_at)
 
-    def _drop_generate_entries(self, run_id: str) -> None:
-        names = [name for name, entry in self.schedule.items() if entry.task == "aggregen.generate"]
+    def _drop_entries(self, run_id: str, matches: Callable[[str], bool], why: str) -> None:
+        names = [name for name, entry in self.schedule.items() if matches(entry.task)]
         if not names:
             return
         for name in names:
             del self.schedule[name]
         self._heap = None
-        logger.info("beat: run %s is stopping; generate schedule revoked", run_id)
+        logger.info("beat: run %s %s", run_id, why)

@@ -52,16 +52,20 @@ def test_plain_celery_services_run_and_exit_when_the_coordinator_ends_the_run(
     ]  # fmt: skip
     report_path = tmp_path / "report.json"
 
-    job = LiveJob(start_aggregen("coordinate", "--report", str(report_path), env=env))
-    code, stdout, stderr = job.finish(timeout_s=90)
+    try:
+        job = LiveJob(start_aggregen("coordinate", "--report", str(report_path), env=env))
+        code, stdout, stderr = job.finish(timeout_s=90)
+        exits = [service.wait(timeout=20) for service in services]
+    finally:
+        for service in services:
+            service.kill()
 
     assert code == 0, stderr
     report = load_report(report_path)
     assert_exactly_once(report, generators=5, ticks=80)
     assert_contiguous(report["windows"])
     assert stdout.count("\nwindow ") + stdout.startswith("window ") == len(report["windows"])
-    for service in services:
-        assert service.wait(timeout=20) == 0
+    assert exits == [0, 0, 0]
     assert wait_until_gone(key_prefix, timeout_s=5) == []
     assert "window 1:" in (tmp_path / "aggregator.log").read_text(), "flush logs its sum"
     assert "beat exits" in (tmp_path / "beat.log").read_text()
