@@ -80,6 +80,9 @@ beat_schedule = {
     "flush": {"task": "aggregen.flush", "schedule": GridSchedule(_run.window_s)},
 }
 
+# Messages that cannot be decoded or name no known task are kept as dead letters.
+worker_consumer = "tasks.consumer:DeadLetteringConsumer"
+
 timezone = "UTC"
 enable_utc = True
 worker_send_task_events = False

@@ -51,15 +51,19 @@ def catch_up(ctx: Context, shard: int, publisher: Publisher) -> int:
     a tick, the others find it taken and move on.
     """
     produced = 0
+    # Ticks due by the first look are this call's; later ones belong to the next call.
+    horizon_s: float | None = None
     while True:
         record = run.read(ctx.client, ctx.keys)
         if record is None or record.state == run.FINISHED or shard >= record.shards:
             return produced
         cursor = int(ctx.client.hget(ctx.keys.cursors, str(shard)) or 0)
-        now = _wait_if_nearly_due(record, cursor)
-        target = _target_tick(record, shard, cursor, now)
+        if horizon_s is None:
+            horizon_s = _wait_if_nearly_due(record, cursor)
+        target = _target_tick(record, shard, cursor, horizon_s)
         if target <= cursor:
             return produced
+        now = time.time()
         numbers = _numbers(record, shard, range(cursor, target), now)
         outcome = _record(
             ctx, record=record, shard=shard, cursor=cursor, target=target, numbers=numbers, now=now
