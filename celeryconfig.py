@@ -7,7 +7,7 @@ the environment once.
 
 from __future__ import annotations
 
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 
 from tasks import settings as _settings
 from tasks.schedule import GridSchedule
@@ -54,12 +54,15 @@ task_publish_retry_policy = {
 
 # Separate queues, so each side scales on its own. Flush has its own queue so that a window
 # closes on time even when a backlog waits on the aggregate queue.
-task_queues = (Queue("generate"), Queue("aggregate"), Queue("flush"))
+task_queues = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("generate", "aggregate", "flush")
+)
 task_default_queue = "aggregate"
 task_routes = {
-    "aggregen.generate": {"queue": "generate"},
-    "aggregen.aggregate": {"queue": "aggregate"},
-    "aggregen.flush": {"queue": "flush"},
+    "aggregen.generate": {"queue": "generate", "routing_key": "generate"},
+    "aggregen.aggregate": {"queue": "aggregate", "routing_key": "aggregate"},
+    "aggregen.flush": {"queue": "flush", "routing_key": "flush"},
 }
 
 # Beat: one generate per shard every interval and one flush every window, on a fixed grid

@@ -53,8 +53,10 @@ def run_local(settings: Settings, report_path: Path | None) -> int:
         console = Console(ctx)
 
         def progress() -> None:
-            console.update()
+            if embedded is not None:
+                embedded.supervise()
             topology.supervise()
+            console.update()
 
         coordinator = Coordinator(ctx, settings, stopper, on_progress=progress)
         record = coordinator.start()
@@ -82,7 +84,10 @@ def coordinate(settings: Settings, report_path: Path | None) -> int:
     console = Console(ctx)
     coordinator = Coordinator(ctx, settings, stopper, on_progress=console.update)
     record = coordinator.start()
-    console.print(f"run {record.id} coordinated: {settings.describe()}")
+    if coordinator.resumed:
+        console.print(f"run {record.id} resumed ({record.state}); it ends at its own deadline")
+    else:
+        console.print(f"run {record.id} started: {settings.describe()}")
     audit = coordinator.finish(record)
     console.update()
     left = coordinator.join_workers(settings.shutdown_timeout_s)

@@ -55,6 +55,7 @@ class Coordinator:
         self.stopper = stopper
         self.on_progress = on_progress or (lambda: None)
         self.stop_reason = "deadline"
+        self.resumed = False
         self._last_sweep_s = 0.0
         self._redis_warned = False
 
@@ -63,6 +64,7 @@ class Coordinator:
         existing = run.read(self.ctx.client, self.ctx.keys)
         if existing is not None and existing.state in (run.RUNNING, run.STOPPING):
             logger.info("resuming run %s (%s)", existing.id, existing.state)
+            self.resumed = True
             return existing
         record = run.new_run(self.ctx.client, self.ctx.keys, self.settings, time.time() + lead_s)
         logger.info("run %s started: %s", record.id, self.settings.describe())

@@ -44,6 +44,7 @@ class EmbeddedRedis:
         self.socket_path = run_dir / "redis.sock"
         self.data_dir = run_dir / "redis-data"
         self.fsync = fsync
+        self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,6 +55,28 @@ class EmbeddedRedis:
     def start(self) -> str:
         """Start the server and wait until it answers; returns its URL."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._spawn()
+        self._wait_until_ready()
+        assert self._process is not None
+        logger.debug("embedded Redis %d listening on %s", self._process.pid, self.socket_path)
+        return self.url
+
+    def supervise(self) -> None:
+        """Start the server again if it died; it reloads its append-only file."""
+        process = self._process
+        if process is None or process.poll() is None:
+            return
+        self.restarts += 1
+        logger.warning(
+            "the embedded Redis (pid %d) exited with code %s; starting it again (restart %d)",
+            process.pid,
+            process.returncode,
+            self.restarts,
+        )
+        self._spawn()
+        self._wait_until_ready()
+
+    def _spawn(self) -> None:
         argv = [
             find_server(),
             "--port", "0",
@@ -67,9 +90,6 @@ class EmbeddedRedis:
             "--logfile", str(self.run_dir / "redis.log"),
         ]  # fmt: skip
         self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
-        self._wait_until_ready()
-        logger.debug("embedded Redis %d listening on %s", self._process.pid, self.socket_path)
-        return self.url
 
     def stop(self) -> None:
         """Stop the server (its append-only file is flushed) and wait for it."""

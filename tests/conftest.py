@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults import FaultRow, save
 from tests.support import RedisServer
 
 
@@ -31,3 +32,12 @@ def redis_server_with_password(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis-auth", password="s3cret-pw").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def fault_rows() -> Iterator[list[FaultRow]]:
+    """Rows of the reliability table; written to build/ when the session ends."""
+    rows: list[FaultRow] = []
+    yield rows
+    if rows:
+        save(rows)

@@ -117,6 +117,19 @@ class LiveJob:
         return code, "\n".join(self.lines), self.process.stderr.read()
 
 
+def celery(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``celery -A tasks ARGS`` with its output in ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks", *args, "--loglevel", "INFO"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def aggregen_env(**overrides: str) -> dict[str, str]:
     """The environment for an ``aggregen`` subprocess: no stray AGGREGEN_* from outside."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGEN_")}

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.support import (
-    REPO,
     LiveJob,
     RedisServer,
     aggregen_env,
     assert_contiguous,
     assert_exactly_once,
+    celery,
     load_report,
     start_aggregen,
     wait_until_gone,
 )
-
-
-def celery(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks", *args, "--loglevel", "INFO"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def test_plain_celery_services_run_and_exit_when_the_coordinator_ends_the_run(
