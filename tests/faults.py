@@ -97,6 +97,18 @@ class FaultyRun:
             assert time.monotonic() < deadline, "counting never resumed"
             time.sleep(0.05)
 
+    def generated(self) -> int:
+        return int(self.ctx.client.hget(self.ctx.keys.totals, "generated_count") or 0)
+
+    def wait_generation_resumed(self, fault_at: float, timeout_s: float = 30) -> float:
+        """Seconds from ``fault_at`` until numbers are generated again."""
+        before = self.generated()
+        deadline = time.monotonic() + timeout_s
+        while self.generated() == before:
+            assert time.monotonic() < deadline, "generation never resumed"
+            time.sleep(0.01)
+        return time.time() - fault_at
+
     def wait_recovered(self, fault_at: float) -> float:
         """Seconds from ``fault_at`` until every number generated before it was counted."""
         return wait_recovered(self.ctx, fault_at)

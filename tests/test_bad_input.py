@@ -27,8 +27,8 @@ BAD_NUMBERS: list[tuple[str, dict[str, Any] | None, str]] = [
     ("value float", {"value": 4.5}, "value must be an integer, got float"),
     ("value string", {"value": "4"}, "value must be an integer, got str"),
     ("value boolean", {"value": True}, "value must be an integer, got bool"),
-    ("value huge", {"value": 10**40}, "outside"),
-    ("value negative", {"value": -3}, "outside"),
+    ("value huge", {"value": 10**40}, f"value {10**40} is outside"),
+    ("value negative", {"value": -3}, "value -3 is outside"),
     ("identity missing", {"generator": ..., "tick": ...}, "missing field(s): generator, tick"),
     ("identity malformed", {"tick": "seven"}, "tick must be an integer"),
     ("unknown field", {"colour": "red"}, "unknown field(s): colour"),
@@ -138,3 +138,29 @@ def test_every_bad_input_is_kept_aside_with_its_reason_and_every_good_number_cou
     log = (tmp_path / "aggregator.log").read_text()
     assert log.count("dead-lettered") == expected_dead, "each is logged once as a warning"
     assert record.id
+    save_table(reasons, valid=len(numbers), counted=audit.counted_count)
+
+
+OTHER_INPUTS = [
+    ("wrong arity: two arguments", "exactly one positional argument"),
+    ("wrong arity: keyword argument", "exactly one positional argument"),
+    ("invalid JSON body", "undecodable message (DecodeError"),
+    ("pickle content type", "untrusted content of type pickle"),
+    ("YAML content type (with a command in it)", "untrusted content of type yaml"),
+]
+
+
+def save_table(reasons: list[str], *, valid: int, counted: int) -> None:
+    """Write the table of bad inputs tried, with the reason each was kept under."""
+    lines = ["| input | kept as a dead letter with the reason |", "|---|---|"]
+    remaining = list(reasons)
+    for label, fragment in [(label, fragment) for label, _, fragment in BAD_NUMBERS] + [
+        *OTHER_INPUTS
+    ]:
+        reason = next(r for r in remaining if fragment in r)
+        remaining.remove(reason)
+        lines.append(f"| {label} | {reason.replace('|', '/')} |")
+    lines.append(f"| (the {valid} valid numbers sent among them) | none: {counted} counted |")
+    out = REPO / "build" / "bad-input.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")

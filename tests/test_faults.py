@@ -274,3 +274,26 @@ def test_coordinator_killed_a_new_one_resumes_the_run_and_stop_still_ends_it(
     )  # fmt: skip
     fault_rows.append(result)
     assert_nothing_lost_or_doubled(result, report)
+
+
+def test_beat_killed_is_started_again_and_no_tick_is_missing(
+    tmp_path: Path, redis_server: RedisServer, key_prefix: str, fault_rows: list[FaultRow]
+) -> None:
+    run = FaultyRun(tmp_path, redis_server, key_prefix, *SHAPE)
+    run.wait_counting()
+
+    beat = next(p for p in children_of(run.job.process.pid) if "beat" in cmdline(p))
+    os.kill(beat, signal.SIGKILL)
+    fault_at = time.time()
+    time.sleep(0.1)  # a generate task already queued may still run
+    recovery_s = run.wait_generation_resumed(fault_at)
+    report = run.finish()
+
+    result = row(
+        "beat killed",
+        "SIGKILL to celery beat; the run starts it again and the ticks it missed are caught up",
+        report, GENERATORS, recovery_s,
+    )  # fmt: skip
+    fault_rows.append(result)
+    assert_nothing_lost_or_doubled(result, report)
+    assert re.search(r"beat \(pid \d+\) exited .* starting it again", run.stderr)
