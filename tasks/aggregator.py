@@ -7,6 +7,7 @@ step; anything malformed is kept aside as a dead letter with the reason.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -86,11 +87,19 @@ def _count_run(
     tally: Tally,
 ) -> None:
     keys = ctx.keys
-    args: list[str | int] = [run_id]
+    args: list[str | int] = [run_id, repr(time.time())]
     for _, number in numbers:
         args += (number.id, number.value)
     status, counted, value_sum, duplicates, mismatched, unknown = ctx.scripts.count(
-        keys=[keys.run, keys.cursors, keys.pending, keys.pending_since, keys.window, keys.totals],
+        keys=[
+            keys.run,
+            keys.cursors,
+            keys.pending,
+            keys.pending_since,
+            keys.window,
+            keys.totals,
+            keys.latency_ms,
+        ],
         args=args,
     )
     if status == _STALE_RUN:

@@ -42,6 +42,8 @@ def summary_lines(audit: Audit, stop_reason: str) -> list[str]:
         f"generated {audit.generated_count} numbers (sum {audit.generated_sum}), "
         f"counted {audit.counted_count} (sum {audit.counted_sum}), "
         f"{len(audit.windows)} windows totalling {audit.windows_sum}",
+        f"latency from generation to count: p50 {audit.latency.p50_ms} ms, "
+        f"p99 {audit.latency.p99_ms} ms, max {audit.latency.max_ms} ms",
         f"pending {audit.pending}, duplicates dropped {audit.duplicates_dropped}, "
         f"dead letters {audit.dead_lettered}: {verdict}",
     ]

@@ -112,11 +112,20 @@ def _record(
 ) -> int:
     args: list[str | int] = [record.id, shard, cursor, target, repr(now)]
     args.append(sum(number.value for number in numbers))
+    args.append(target - cursor)
+    args += (max(0, int((now - record.tick_due_at(tick)) * 1000)) for tick in range(cursor, target))
     for number in numbers:
         args += (number.id, number.ledger_entry())
     keys = ctx.keys
     result = ctx.scripts.generate(
-        keys=[keys.run, keys.cursors, keys.pending, keys.pending_since, keys.totals],
+        keys=[
+            keys.run,
+            keys.cursors,
+            keys.pending,
+            keys.pending_since,
+            keys.totals,
+            keys.tick_error_ms,
+        ],
         args=args,
     )
     return int(result)

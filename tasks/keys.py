@@ -56,6 +56,16 @@ class Keys:
         return f"{self.prefix}:totals"
 
     @property
+    def latency_ms(self) -> str:
+        """Hash: whole milliseconds from generation to counting -> how many numbers."""
+        return f"{self.prefix}:latency_ms"
+
+    @property
+    def tick_error_ms(self) -> str:
+        """Hash: whole milliseconds a tick was produced after its due time -> how many ticks."""
+        return f"{self.prefix}:tick_error_ms"
+
+    @property
     def flushes(self) -> str:
         """Set: ids of flush requests already applied, so a redelivered flush is a no-op."""
         return f"{self.prefix}:flushes"
@@ -86,6 +96,8 @@ class Keys:
             self.window,
             self.windows,
             self.totals,
+            self.latency_ms,
+            self.tick_error_ms,
             self.flushes,
             self.dead_letters,
         )

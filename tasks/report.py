@@ -8,6 +8,7 @@ from typing import Any
 
 from tasks import run
 from tasks.context import Context
+from tasks.histogram import Distribution
 from tasks.run import RunRecord
 from tasks.settings import Settings
 from tasks.window import Window, closed_windows
@@ -26,6 +27,8 @@ class Audit:
     duplicates_dropped: int
     dead_lettered: int
     windows: list[Window]
+    latency: Distribution
+    tick_error: Distribution
 
     @property
     def windows_sum(self) -> int:
@@ -60,6 +63,8 @@ class Audit:
             "duplicates_dropped": self.duplicates_dropped,
             "dead_lettered": self.dead_lettered,
             "balanced": self.balanced,
+            "latency_ms": self.latency.to_dict(),
+            "tick_error_ms": self.tick_error.to_dict(),
             "started_at": record.started_at if record else None,
             "finished_at": record.finished_at if record else None,
             "settings": _settings_of(record, settings),
@@ -77,7 +82,9 @@ def take(ctx: Context) -> Audit:
         pipe.hgetall(keys.totals)
         pipe.hlen(keys.pending)
         pipe.hlen(keys.dead_letters)
-        totals, pending, dead_lettered = pipe.execute()
+        pipe.hgetall(keys.latency_ms)
+        pipe.hgetall(keys.tick_error_ms)
+        totals, pending, dead_lettered, latency, tick_error = pipe.execute()
     return Audit(
         run=run.read(ctx.client, keys),
         generated_count=int(totals.get("generated_count", 0)),
@@ -88,6 +95,8 @@ def take(ctx: Context) -> Audit:
         duplicates_dropped=int(totals.get("duplicates_dropped", 0)),
         dead_lettered=int(dead_lettered),
         windows=closed_windows(ctx),
+        latency=Distribution.of(latency),
+        tick_error=Distribution.of(tick_error),
     )
 
 

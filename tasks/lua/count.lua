@@ -2,29 +2,34 @@
 -- open window in the same step, so a second delivery of the same number finds nothing to
 -- count. A number no longer pending but already generated is a duplicate and is dropped.
 --
--- KEYS: run, cursors, pending, pending_since, window, totals
--- ARGV: run_id, {id, value}...
+-- The time from generation to counting goes into a histogram of whole milliseconds.
+--
+-- KEYS: run, cursors, pending, pending_since, window, totals, latency_ms
+-- ARGV: run_id, now, {id, value}...
 -- Returns {status, counted, value_sum, duplicates, {mismatched positions}, {unknown positions}}
 -- with status 1 = applied, -1 = not the active run, -2 = run closed (nothing counted).
--- Positions are 1-based pair positions in ARGV.
+-- Positions are 1-based positions of the pairs.
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return {-1, 0, 0, 0, {}, {}} end
 if redis.call('HGET', KEYS[1], 'closed') == '1' then return {-2, 0, 0, 0, {}, {}} end
 local shard_size = tonumber(redis.call('HGET', KEYS[1], 'shard_size'))
 
+local now = tonumber(ARGV[2])
 local counted, value_sum, duplicates = 0, 0, 0
-local mismatched, unknown = {}, {}
-for i = 2, #ARGV, 2 do
+local mismatched, unknown, latencies = {}, {}, {}
+for i = 3, #ARGV, 2 do
   local id = ARGV[i]
   local entry = redis.call('HGET', KEYS[3], id)
   if entry then
-    local value = tonumber(string.match(entry, '^(%d+),'))
-    if value == tonumber(ARGV[i + 1]) then
+    local value, generated_at = string.match(entry, '^(%d+),(.+)$')
+    if tonumber(value) == tonumber(ARGV[i + 1]) then
       redis.call('HDEL', KEYS[3], id)
       redis.call('ZREM', KEYS[4], id)
       counted = counted + 1
-      value_sum = value_sum + value
+      value_sum = value_sum + tonumber(value)
+      local bucket = math.max(0, math.floor((now - tonumber(generated_at)) * 1000))
+      latencies[bucket] = (latencies[bucket] or 0) + 1
     else
-      table.insert(mismatched, i / 2)
+      table.insert(mismatched, (i - 1) / 2)
     end
   else
     local generator, tick = string.match(id, '^(%d+):(%d+)$')
@@ -33,7 +38,7 @@ for i = 2, #ARGV, 2 do
     if tonumber(tick) < cursor then
       duplicates = duplicates + 1
     else
-      table.insert(unknown, i / 2)
+      table.insert(unknown, (i - 1) / 2)
     end
   end
 end
@@ -43,6 +48,9 @@ if counted > 0 then
   redis.call('HINCRBY', KEYS[5], 'count', counted)
   redis.call('HINCRBY', KEYS[6], 'counted_sum', value_sum)
   redis.call('HINCRBY', KEYS[6], 'counted_count', counted)
+end
+for bucket, n in pairs(latencies) do
+  redis.call('HINCRBY', KEYS[7], bucket, n)
 end
 if duplicates > 0 then
   redis.call('HINCRBY', KEYS[6], 'duplicates_dropped', duplicates)

@@ -2,8 +2,11 @@
 -- numbers, and advance the shard's cursor, in one step. The cursor is compared and set, so
 -- two generate tasks racing for the same ticks cannot both record them: a tick exists once.
 --
--- KEYS: run, cursors, pending, pending_since, totals
--- ARGV: run_id, shard, expected_cursor, new_cursor, published_at, value_sum, {id, entry}...
+-- Each tick's lateness against its due time goes into a histogram of whole milliseconds.
+--
+-- KEYS: run, cursors, pending, pending_since, totals, tick_error_ms
+-- ARGV: run_id, shard, expected_cursor, new_cursor, published_at, value_sum,
+--       tick_count, {lateness_ms} x tick_count, {id, entry}...
 -- Returns the number of numbers recorded, or a negative code:
 --   -1 not the active run, -2 run closed, -3 cursor moved (lost the race), -4 past end_tick.
 local run_id = redis.call('HGET', KEYS[1], 'id')
@@ -14,8 +17,12 @@ if cursor ~= tonumber(ARGV[3]) then return -3 end
 local end_tick = tonumber(redis.call('HGET', KEYS[1], 'end_tick'))
 if tonumber(ARGV[4]) > end_tick then return -4 end
 
+local tick_count = tonumber(ARGV[7])
+for i = 8, 7 + tick_count do
+  redis.call('HINCRBY', KEYS[6], ARGV[i], 1)
+end
 local recorded = 0
-for i = 7, #ARGV, 2 do
+for i = 8 + tick_count, #ARGV, 2 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
   redis.call('ZADD', KEYS[4], ARGV[5], ARGV[i])
   recorded = recorded + 1
