@@ -13,10 +13,10 @@ from tasks import settings as _settings
 from tasks.schedule import GridSchedule
 
 _run = _settings.load()
-_redis_url = _run.redis_url or _settings.DEFAULT_REDIS_URL
-
 # Broker: Redis holds the queues. Reconnect forever; a Redis restart is an outage, not an end.
-broker_url = _settings.broker_url(_redis_url)
+broker_url = _settings.broker_url(_run.connection_url())
+# TLS for a rediss:// URL: the certificate is always verified, against the CA if given.
+broker_use_ssl = _run.tls_options() or None
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None
 broker_channel_error_retry = True

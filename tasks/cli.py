@@ -38,6 +38,10 @@ _WORKER_OPTIONS = (
 _CONNECTION_OPTIONS = (
     ("--redis-url", "redis_url", "redis://, rediss:// or unix:// URL"),
     ("--key-prefix", "key_prefix", "prefix of aggregen's Redis keys (default aggregen)"),
+    ("--redis-password-file", "redis_password_file", "read the Redis password from this file"),
+    ("--redis-tls-ca", "redis_tls_ca", "CA certificate that signed the Redis server's (rediss://)"),
+    ("--redis-tls-cert", "redis_tls_cert", "client certificate for Redis (rediss://)"),
+    ("--redis-tls-key", "redis_tls_key", "client key for Redis (rediss://)"),
 )
 
 

@@ -127,7 +127,7 @@ def _connect(settings: Settings) -> Context:
     ctx = Context.build(settings)
     ping(ctx.client, ctx.redis_url)
     # The Celery app in this process reads the same environment as the workers.
-    os.environ.update(dataclasses.replace(settings, redis_url=ctx.redis_url).to_env())
+    os.environ.update(settings.to_env())
     logger.debug("connected to Redis at %s", mask_url(ctx.redis_url))
     return ctx
 

@@ -27,8 +27,8 @@ class Context:
     @classmethod
     def build(cls, settings: Settings) -> Context:
         """A context for ``settings``; the Redis URL defaults to the local server."""
-        url = settings.redis_url or settings_module.DEFAULT_REDIS_URL
-        client = connect(url)
+        url = settings.connection_url()
+        client = connect(url, settings.tls_options())
         return cls(settings, url, Keys(settings.key_prefix), client, Scripts(client))
 
 

@@ -10,9 +10,11 @@ import dataclasses
 import importlib.util
 import math
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from tasks.duration import format_duration, parse_duration_s
 from tasks.errors import ConfigError
@@ -29,6 +31,10 @@ class Settings:
     """Everything a run needs; durations in seconds."""
 
     redis_url: str | None = None
+    redis_password_file: str | None = None
+    redis_tls_ca: str | None = None
+    redis_tls_cert: str | None = None
+    redis_tls_key: str | None = None
     duration_s: float = 600.0
     interval_s: float = 1.0
     window_s: float = 30.0
@@ -55,12 +61,37 @@ class Settings:
         """Generate tasks per tick: each covers ``shard_size`` generators."""
         return math.ceil(self.generators / self.shard_size)
 
+    def connection_url(self) -> str:
+        """The URL to connect with: the default when unset, the password file's secret in it.
+
+        Raises ConfigError when the password file cannot be read.
+        """
+        url = self.redis_url or DEFAULT_REDIS_URL
+        if self.redis_password_file:
+            url = with_password(url, read_secret(self.redis_password_file))
+        return url
+
+    def tls_options(self) -> dict[str, Any]:
+        """TLS options for redis-py and kombu (the same names); empty unless ``rediss://``."""
+        if not (self.redis_url or "").startswith("rediss://"):
+            return {}
+        options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        for option, path in (
+            ("ssl_ca_certs", self.redis_tls_ca),
+            ("ssl_certfile", self.redis_tls_cert),
+            ("ssl_keyfile", self.redis_tls_key),
+        ):
+            if path:
+                options[option] = path
+        return options
+
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in another process."""
-        env = {_env_name(name): _render(value) for name, value in self._fields().items()}
-        if self.redis_url is None:
-            env.pop(_env_name("redis_url"))
-        return env
+        return {
+            _env_name(name): _render(value)
+            for name, value in self._fields().items()
+            if value is not None
+        }
 
     def describe(self) -> str:
         """One line a person reads at the start of a run."""
@@ -121,6 +152,41 @@ def validate(settings: Settings) -> None:
         raise ConfigError("AGGREGEN_KEY_PREFIX must be a non-empty word")
     if settings.redis_url is not None:
         check_redis_url(settings.redis_url)
+    _check_secrets(settings)
+
+
+def _check_secrets(settings: Settings) -> None:
+    tls_files = {
+        "AGGREGEN_REDIS_TLS_CA": settings.redis_tls_ca,
+        "AGGREGEN_REDIS_TLS_CERT": settings.redis_tls_cert,
+        "AGGREGEN_REDIS_TLS_KEY": settings.redis_tls_key,
+    }
+    given = {name: path for name, path in tls_files.items() if path}
+    if given and not (settings.redis_url or "").startswith("rediss://"):
+        raise ConfigError(f"{', '.join(given)} set, but the Redis URL is not a rediss:// URL")
+    if bool(settings.redis_tls_cert) != bool(settings.redis_tls_key):
+        raise ConfigError("AGGREGEN_REDIS_TLS_CERT and AGGREGEN_REDIS_TLS_KEY go together")
+    files = {**given, "AGGREGEN_REDIS_PASSWORD_FILE": settings.redis_password_file}
+    for name, path in files.items():
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"{name}: cannot read {path}")
+
+
+def read_secret(path: str) -> str:
+    """The secret in ``path``, without surrounding whitespace."""
+    try:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the secret in {path}: {exc.strerror}") from None
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` in place of any password it has."""
+    parts = urlsplit(url)
+    user = quote(parts.username or "", safe="")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
 
 
 def check_redis_url(url: str) -> None:

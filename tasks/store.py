@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
+from collections.abc import Mapping
 from importlib import resources
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -22,13 +23,15 @@ SOCKET_TIMEOUT_S = 10.0
 SCRIPT_NAMES = ("generate", "count", "flush", "claim_stale", "close_generation")
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, tls_options: Mapping[str, Any] | None = None) -> redis.Redis:
     """A client for ``url`` that retries a dropped connection a few times with backoff.
 
     Connections are made lazily; call ``ping`` to find out whether Redis answers.
+    ``tls_options`` are redis-py's ``ssl_*`` arguments for a ``rediss://`` URL.
     """
     return redis.Redis.from_url(
         client_url(url),
+        **(tls_options or {}),
         decode_responses=True,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=SOCKET_TIMEOUT_S,
@@ -36,16 +39,6 @@ def connect(url: str) -> redis.Redis:
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
-
-
-@functools.cache
-def _client_for(url: str, pid: int) -> redis.Redis:
-    return connect(url)
-
-
-def shared_client(url: str) -> redis.Redis:
-    """One client per process and URL; a forked child gets its own."""
-    return _client_for(url, os.getpid())
 
 
 def ping(client: redis.Redis, url: str) -> None:
@@ -61,7 +54,8 @@ def ping(client: redis.Redis, url: str) -> None:
             ) from exc
         raise
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise RedisUnavailableError(f"cannot reach Redis at {mask_url(url)}: {exc}") from exc
+        reason = str(exc).replace(url, mask_url(url))
+        raise RedisUnavailableError(f"cannot reach Redis at {mask_url(url)}: {reason}") from exc
 
 
 class Scripts:

@@ -46,13 +46,21 @@ class RedisServer:
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, decode_responses=True)
+        return redis.Redis.from_url(self.url, decode_responses=True, **self.client_options())
+
+    def client_options(self) -> dict[str, str]:
+        """Extra redis-py arguments to reach this server."""
+        return {}
+
+    def extra_arguments(self) -> list[str]:
+        """Extra redis-server arguments."""
+        return ["--port", str(self.port)]
 
     def start(self) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
             find_server(),
-            "--port", str(self.port),
+            *self.extra_arguments(),
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir),
             "--appendonly", "yes",
