@@ -10,7 +10,7 @@ from __future__ import annotations
 from kombu.entity import Exchange, Queue
 
 from tasks import settings as _settings
-from tasks.schedule import GridSchedule
+from tasks.schedule import run_entries
 
 _run = _settings.load()
 # Broker: Redis holds the queues. Reconnect forever; a Redis restart is an outage, not an end.
@@ -66,22 +66,11 @@ task_routes = {
 }
 
 # Beat: one generate per shard every interval and one flush every window, on a fixed grid
-# anchored at the run's start, so ticks do not drift.
+# anchored at the run's start (tasks/schedule.py), so ticks do not drift.
 beat_scheduler = "tasks.schedule:RunScheduler"
 beat_max_loop_interval = 1
-beat_schedule = {
-    **{
-        f"generate-shard-{shard}": {
-            "task": "aggregen.generate",
-            "schedule": GridSchedule(_run.interval_s),
-            "args": (shard,),
-            # A stale generate is harmless to drop: the next one catches its ticks up.
-            "options": {"expires": max(10 * _run.interval_s, 5.0)},
-        }
-        for shard in range(_run.shards)
-    },
-    "flush": {"task": "aggregen.flush", "schedule": GridSchedule(_run.window_s)},
-}
+# Until a run is found, beat schedules from these settings; then from the run's record.
+beat_schedule = run_entries(shards=_run.shards, interval_s=_run.interval_s, window_s=_run.window_s)
 
 # Messages that cannot be decoded or name no known task are kept as dead letters.
 worker_consumer = "tasks.consumer:DeadLetteringConsumer"

@@ -1,9 +1,133 @@
-"""x."""
+"""Capacity: the most generators at 1 Hz the job sustains here, vs plain Celery and Redis.
+
+Steps up the number of generators; each step is a run of its own. A step is sustained when
+the audit balances, p99 latency stays under 1 s, ticks are not late by more than 1 s, and
+the backlog (pending numbers and waiting messages) does not grow over the run. The first
+step that is not sustained ends the climb. Anchors, on private Redis servers: one plain
+Celery worker running a no-op task per message, and pipelined INCR (the Redis ceiling).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from benchmarks import plain, probes
+from benchmarks.job import AggregenJob
+from benchmarks.redis_server import PrivateRedis
 from benchmarks.result import Result
+from benchmarks.sampler import Sampler
+from benchmarks.stats import slope
+
+TARGET_GENERATORS = 10_000
+LATENCY_P99_LIMIT_MS = 1000
+TICK_P99_LIMIT_MS = 1000
+
+
+def _growth_per_s(samples: list[tuple[float, dict[str, int]]], duration_s: float) -> float:
+    """Slope of pending numbers over the second half of the run, numbers/s."""
+    half = [
+        (t, s["pending"] + 1000 * s["aggregate_queue"]) for t, s in samples if t > duration_s / 2
+    ]
+    half = [(t, v) for t, v in half if t < duration_s]
+    return slope(half)
+
+
+def step(generators: int, duration_s: float, window_s: float, *extra: str) -> dict[str, Any]:
+    """One run of ``generators`` at 1 Hz, its backlog sampled every half second."""
+    args = [
+        "--generators",
+        str(generators),
+        "--duration",
+        f"{duration_s}s",
+        "--window",
+        f"{window_s}s",
+    ]
+    with AggregenJob(*args, *extra) as job:
+        job.started()
+        memory: list[dict[str, Any]] = []
+        with Sampler(lambda: probes.backlog(job), 0.5) as sampler:
+            for _ in range(int(duration_s / 2) + 1):
+                memory.append(probes.memory(job))
+                if job.exited_within(2.0):
+                    break
+            code = job.wait(duration_s + 180)
+        report = job.report()
+    samples = sampler.samples
+    growth = _growth_per_s(samples, duration_s)
+    latency, ticks = report.get("latency_ms") or {}, report.get("tick_error_ms") or {}
+    peak = max((s["pending"] for t, s in samples if t < duration_s), default=0)
+    sustained = (
+        code == 0
+        and bool(report.get("balanced"))
+        and latency.get("p99", 10**9) < LATENCY_P99_LIMIT_MS
+        and ticks.get("p99", 10**9) < TICK_P99_LIMIT_MS
+        and growth < 0.02 * generators
+    )
+    counted = (report.get("counted") or {}).get("count", 0)
+    return {
+        "generators": generators,
+        "exit_code": code,
+        "balanced": report.get("balanced"),
+        "counted": counted,
+        "counted_per_s": round(counted / duration_s, 1),
+        "latency_ms": latency,
+        "tick_error_ms": ticks,
+        "pending_peak": peak,
+        "backlog_growth_per_s": round(growth, 1),
+        "rss_peak_mib": max((m["rss_mib"] for m in memory), default=0.0),
+        "memory_peak": max(memory, key=lambda m: m["rss_mib"], default={}),
+        "sustained": sustained,
+        "backlog_samples": [(round(t, 2), s) for t, s in samples],
+    }
+
+
+def _anchors(quick: bool) -> dict[str, Any]:
+    messages, incr_calls, bench_requests = (
+        (200, 10_000, 50_000) if quick else (3000, 200_000, 1_000_000)
+    )
+    with PrivateRedis() as server:
+        pipelined = plain.redis_pipelined_incr(server, incr_calls)
+        benchmark = plain.redis_benchmark_incr(server, bench_requests)
+    return {
+        "celery_noop": plain.noop_throughput(messages),
+        "redis_py_pipelined_incr_per_s": round(pipelined),
+        "redis_benchmark_incr_p32_per_s": benchmark,
+    }
 
 
 def run(*, quick: bool) -> Result:
-    return Result("capacity")
+    """Climb the steps, then measure the anchors."""
+    steps, duration_s, window_s = (
+        ([200], 2.0, 1.0) if quick else ([5000, 10_000, 20_000, 40_000, 80_000], 25.0, 5.0)
+    )
+    climbed: list[dict[str, Any]] = []
+    for generators in steps:
+        climbed.append(step(generators, duration_s, window_s))
+        if not climbed[-1]["sustained"]:
+            break
+    anchors = _anchors(quick)
+    result = Result(
+        "capacity", data={"duration_s": duration_s, "steps": climbed, "anchors": anchors}
+    )
+
+    best = max((s["generators"] for s in climbed if s["sustained"]), default=0)
+    noop = anchors["celery_noop"]["tasks_per_s"]
+    ceiling = anchors["redis_benchmark_incr_p32_per_s"] or anchors["redis_py_pipelined_incr_per_s"]
+    result.add(
+        "most generators sustained at 1 Hz",
+        f"{best}",
+        f"celery no-op {noop:.0f} tasks/s; redis INCR -P32 {ceiling:,.0f}/s",
+        f">= {TARGET_GENERATORS}",
+        met=best >= TARGET_GENERATORS if not quick else None,
+    )
+    for s in climbed:
+        lat = s["latency_ms"]
+        result.add(
+            f"{s['generators']} generators",
+            f"{s['counted_per_s']:.0f}/s counted, p99 {lat.get('p99')} ms, "
+            f"peak pending {s['pending_peak']}, growth {s['backlog_growth_per_s']:+.0f}/s",
+            "",
+            "sustained",
+            met=s["sustained"],
+        )
+    return result

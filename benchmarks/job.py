@@ -104,6 +104,15 @@ class AggregenJob:
         self._seen_pids.update(pids)
         return pids
 
+    def exited_within(self, timeout_s: float) -> bool:
+        """Whether the job exits within ``timeout_s``."""
+        assert self.process is not None
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     def wait(self, timeout_s: float) -> int:
         """Wait for the exit; returns the code (SIGINT, then SIGKILL, past the bound)."""
         assert self.process is not None

@@ -33,6 +33,9 @@ POLL_S = 0.1
 SWEEP_EVERY_S = 1.0
 # Numbers claimed for republishing per sweep.
 SWEEP_BATCH = 10_000
+# A new run waits this long at most for workers on these queues.
+WORKERS_WAIT_S = 60.0
+CONSUMED_QUEUES = ("generate", "aggregate", "flush")
 # Bound on waiting for beat to go quiet and the queues to empty before the shutdown.
 QUIESCE_S = 5.0
 
@@ -60,12 +63,17 @@ class Coordinator:
         self._redis_warned = False
 
     def start(self, *, lead_s: float = 0.5) -> RunRecord:
-        """Resume the active run on this prefix, or start a new one ``lead_s`` from now."""
+        """Resume the active run on this prefix, or start a new one ``lead_s`` from now.
+
+        A new run waits (at most ``WORKERS_WAIT_S``) until both queues have a consumer, so
+        that its first ticks are not produced late.
+        """
         existing = run.read(self.ctx.client, self.ctx.keys)
         if existing is not None and existing.state in (run.RUNNING, run.STOPPING):
             logger.info("resuming run %s (%s)", existing.id, existing.state)
             self.resumed = True
             return existing
+        self._wait_for_consumers()
         record = run.new_run(self.ctx.client, self.ctx.keys, self.settings, time.time() + lead_s)
         logger.info("run %s started: %s", record.id, self.settings.describe())
         return record
@@ -109,6 +117,23 @@ class Coordinator:
             app.control.shutdown()
         except Exception as exc:  # kombu raises several unrelated types for a lost broker
             logger.warning("could not broadcast the shutdown (%s)", exc)
+
+    def _wait_for_consumers(self) -> None:
+        deadline_s = time.monotonic() + WORKERS_WAIT_S
+        missing: set[str] = set(CONSUMED_QUEUES)
+        while time.monotonic() < deadline_s and self.stopper.reason is None:
+            replies: dict[str, Any] = app.control.inspect(timeout=1.0).active_queues() or {}
+            consumed = {queue["name"] for queues in replies.values() for queue in queues}
+            missing = set(CONSUMED_QUEUES) - consumed
+            if not missing:
+                return
+            self.on_progress()
+        if missing:
+            logger.warning(
+                "no worker consumes %s after %.0fs; starting the run anyway",
+                ", ".join(sorted(missing)),
+                WORKERS_WAIT_S,
+            )
 
     def join_workers(self, timeout_s: float) -> list[str]:
         """Wait until no worker answers a ping; returns the ones still answering."""

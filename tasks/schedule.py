@@ -75,6 +75,24 @@ def _timestamp(moment: datetime) -> float:
     return moment.timestamp()
 
 
+def run_entries(
+    *, shards: int, interval_s: float, window_s: float, anchor_s: float = 0.0
+) -> dict[str, dict[str, Any]]:
+    """Beat entries of a run: one generate per shard every interval, one flush every window."""
+    entries: dict[str, dict[str, Any]] = {
+        f"generate-shard-{shard}": {
+            "task": "aggregen.generate",
+            "schedule": GridSchedule(interval_s, anchor_s),
+            "args": (shard,),
+            # A stale generate is harmless to drop: the next one catches its ticks up.
+            "options": {"expires": max(10 * interval_s, 5.0)},
+        }
+        for shard in range(shards)
+    }
+    entries["flush"] = {"task": "aggregen.flush", "schedule": GridSchedule(window_s, anchor_s)}
+    return entries
+
+
 class RunScheduler(Scheduler):  # type: ignore[misc]
     """An in-memory beat scheduler that follows the active run in Redis."""
 
@@ -122,9 +140,17 @@ class RunScheduler(Scheduler):  # type: ignore[misc]
             raise SystemExit(0)
 
     def _serve(self, record: run.RunRecord) -> None:
-        for entry in self.schedule.values():
-            if isinstance(entry.schedule, GridSchedule):
-                entry.schedule.anchor_s = record.started_at
+        # The run record, not this process's settings, says what to schedule: a beat started
+        # with other settings than the coordinator still schedules the run as recorded.
+        self._drop_entries(record.id, lambda task: True, "found; schedule rebuilt")
+        self.update_from_dict(
+            run_entries(
+                shards=record.shards,
+                interval_s=record.interval_s,
+                window_s=record.window_s,
+                anchor_s=record.started_at,
+            )
+        )
         self._served_run = record.id
         self._heap = None
         logger.info("beat: scheduling run %s from %.3f", record.id, record.started_at)
