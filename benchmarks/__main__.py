@@ -8,6 +8,7 @@ because a figure missed its target.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -38,12 +39,14 @@ def _arguments() -> argparse.Namespace:
 def _run_one(name: str, *, quick: bool) -> Result:
     print(f"== {name} ...", flush=True)
     started_s = time.monotonic()
+    load_before = os.getloadavg()[0]
     try:
         result = BENCHMARKS[name](quick=quick)
     except Exception as exc:  # a broken benchmark is reported, the others still run
         traceback.print_exc()
         result = Result(name, error=f"{type(exc).__name__}: {exc}")
     result.elapsed_s = round(time.monotonic() - started_s, 1)
+    result.load_avg = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     print(table([result]), flush=True)
     print(f"({result.elapsed_s:.1f}s)\n", flush=True)
     return result

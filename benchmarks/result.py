@@ -33,6 +33,8 @@ class Result:
     figures: list[Figure] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    # The machine's 1-minute load average before and after: other work skews the figures.
+    load_avg: list[float] = field(default_factory=list)
     error: str | None = None
 
     def add(self, measure: str, value: str, anchor: str = "", target: str = "", **kw: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, cast
 
 from benchmarks import plain
 from benchmarks.job import AggregenJob
@@ -27,7 +27,11 @@ def _follow_tick_errors(job: AggregenJob, duration_s: float) -> list[tuple[float
     """(seconds since the run started, lateness ms) of each tick, read as it is produced."""
     job.started()
     client = job.redis()
-    with Sampler(lambda: client.hgetall("aggregen:tick_error_ms"), 0.1) as sampler:
+
+    def snapshot() -> dict[str, str]:
+        return cast(dict[str, str], client.hgetall("aggregen:tick_error_ms"))
+
+    with Sampler(snapshot, 0.1) as sampler:
         job.wait(duration_s + 120)
     series: list[tuple[float, int]] = []
     before: dict[str, str] = {}

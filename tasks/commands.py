@@ -108,7 +108,8 @@ def show_report(settings: Settings, *, as_json: bool) -> int:
         state = audit.run.state if audit.run else "no run"
         for line in summary_lines(audit, state):
             print(line)
-    return EXIT_OK if audit.balanced else EXIT_UNBALANCED
+    finished = audit.run is not None and audit.run.state == run.FINISHED
+    return EXIT_UNBALANCED if finished and not audit.balanced else EXIT_OK
 
 
 def request_stop(settings: Settings, reason: str) -> int:

@@ -88,10 +88,13 @@ class Coordinator:
 
         pending = self._drain(record)
         if pending:
+            sample = self._retry(lambda: self._pending_sample(10))
             logger.warning(
-                "run %s: %d numbers generated but not counted when the drain ended",
+                "run %s: %d numbers generated but not counted when the drain ended "
+                "(generator:tick of some: %s)",
                 record.id,
                 pending,
+                ", ".join(sample),
             )
 
         # The last window closes only after the drain, so it holds every drained number.
@@ -181,15 +184,20 @@ class Coordinator:
 
     def _drain(self, record: RunRecord) -> int:
         deadline_s = time.monotonic() + self.settings.drain_timeout_s
-        while not self.stopper.forced:
-            pending = self._quietly(lambda: int(self.ctx.client.hlen(self.ctx.keys.pending)))
-            if pending == 0:
+        while not self.stopper.forced and time.monotonic() < deadline_s:
+            if self._quietly(self._pending_count) == 0:
                 return 0
-            if time.monotonic() >= deadline_s:
-                return pending or 0
             self._tick(record)
-        logger.warning("run %s: second stop request; skipping the rest of the drain", record.id)
-        return int(self._retry(lambda: self.ctx.client.hlen(self.ctx.keys.pending)))
+        if self.stopper.forced:
+            logger.warning("run %s: second stop request; the rest of the drain skipped", record.id)
+        return self._retry(self._pending_count)
+
+    def _pending_count(self) -> int:
+        return int(self.ctx.client.hlen(self.ctx.keys.pending))
+
+    def _pending_sample(self, size: int) -> list[str]:
+        _, sample = self.ctx.client.hscan(self.ctx.keys.pending, count=size)
+        return sorted(str(number_id) for number_id in sample)[:size]
 
     def _wait_until_idle(self, record: RunRecord) -> bool:
         deadline_s = time.monotonic() + QUIESCE_S

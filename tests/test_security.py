@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,15 @@ import pytest
 
 from tasks.errors import ConfigError
 from tasks.settings import Settings, load
-from tests.support import RedisServer, assert_exactly_once, load_report, run_aggregen
+from tests.faults import children_of
+from tests.support import (
+    LiveJob,
+    RedisServer,
+    assert_exactly_once,
+    load_report,
+    run_aggregen,
+    start_aggregen,
+)
 from tests.tls import TlsRedisServer, make_certificates
 
 FAST = ("--duration", "2s", "--interval", "50ms", "--window", "500ms", "--generators", "2")
@@ -117,3 +127,43 @@ def test_the_password_file_goes_into_the_connection_url_only(tmp_path: Path) -> 
     assert dataclasses.replace(settings, redis_password_file=None).connection_url() == (
         "redis://app@db:6379/0"
     )
+
+
+def listening_inodes() -> set[str]:
+    """Socket inodes of every TCP and UDP socket listening on this machine."""
+    inodes = set()
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if table.startswith("udp") or fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[str]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(target[8:-1])
+    return found
+
+
+def test_a_local_run_listens_on_no_network_port() -> None:
+    job = LiveJob(start_aggregen("run", *FAST))
+    try:
+        job.wait_for_line("started:")
+        tree = [job.process.pid]
+        for pid in tree:
+            tree += children_of(pid)
+        listening = listening_inodes()
+        exposed = {pid: socket_inodes(pid) & listening for pid in tree}
+    finally:
+        job.signal(signal.SIGINT)
+        job.finish()
+
+    assert len(tree) >= 6, "aggregen, Redis, two workers with pools, beat"
+    assert all(not inodes for inodes in exposed.values()), exposed
