@@ -41,7 +41,7 @@ def _worker_rss(outcome: dict[str, Any]) -> float:
 def run(*, quick: bool) -> Result:
     """One run per installed pool, at the same load."""
     pools, generators, duration_s, window_s = (
-        (("solo",), 200, 2.0, 1.0) if quick else (POOLS, 30_000, 20.0, 5.0)
+        (("solo",), 200, 2.0, 1.0) if quick else (POOLS, 20_000, 20.0, 5.0)
     )
     rows = [measure(pool, generators, duration_s, window_s) for pool in pools if _available(pool)]
     skipped = [pool for pool in pools if not _available(pool)]

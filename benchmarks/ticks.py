@@ -35,9 +35,9 @@ def _follow_tick_errors(job: AggregenJob, duration_s: float) -> list[tuple[float
         job.wait(duration_s + 120)
     series: list[tuple[float, int]] = []
     before: dict[str, str] = {}
-    for at_s, snapshot in sampler.samples:
-        series += [(at_s, ms) for ms in histogram_delta(before, snapshot)]
-        before = snapshot
+    for at_s, histogram in sampler.samples:
+        series += [(at_s, ms) for ms in histogram_delta(before, histogram)]
+        before = histogram
     return series
 
 

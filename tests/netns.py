@@ -1,6 +1,6 @@
 """Hosts on a private network for multi-host tests, made of Linux network namespaces.
 
-The network is a star. A fifth, "switch" namespace holds a bridge; each host is a namespace
+The network is a star. One namespace, the switch, holds a bridge; each host is a namespace
 of its own whose ``eth0`` is one end of a veth pair, the other end being a port of that
 bridge. Hosts have the addresses ``10.231.0.1``, ``10.231.0.2``... in a /24 that exists only
 inside these namespaces: the root namespace gets no interface, address or route, so no test
@@ -19,6 +19,7 @@ runs in them and deletes them, and never raises.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -142,8 +143,15 @@ class Network:
         """Make the namespaces, the bridge and the links; every link is up when it returns.
 
         Raises NetworkUnavailableError if the first namespace cannot be made, RuntimeError if a
-        later step fails (then call ``destroy``: whatever was made is cleaned up).
+        later step fails; either way, whatever was made is removed again.
         """
+        try:
+            self._build()
+        except BaseException:
+            self.destroy()
+            raise
+
+    def _build(self) -> None:
         if os.geteuid() != 0:
             raise NetworkUnavailableError("network namespaces need root")
         if shutil.which("ip") is None or shutil.which("unshare") is None:
@@ -162,11 +170,10 @@ class Network:
     def destroy(self) -> None:
         """Kill every process left in the namespaces, then delete them (links go with them)."""
         for namespace in reversed(self._made):
-            try:
+            with contextlib.suppress(RuntimeError, OSError, subprocess.SubprocessError):
                 kill_all_in(namespace)
+            with contextlib.suppress(RuntimeError, OSError, subprocess.SubprocessError):
                 ip("netns", "del", namespace)
-            except (RuntimeError, OSError, subprocess.SubprocessError):
-                continue
         self._made.clear()
 
     def _add_namespace(self, namespace: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults import children_of, cmdline
 from tests.support import (
     REPO,
     LiveJob,
@@ -175,3 +176,28 @@ def test_on_a_terminal_a_status_line_shows_progress(tmp_path: Path) -> None:
     assert re.search(r"\r\x1b\[Krunning  00:0\d elapsed, 00:0\d left  counted \d+", text)
     assert "open window sum" in text
     assert "the audit balances" in text
+
+
+def test_numbers_left_uncounted_at_the_drain_timeout_are_reported_and_exit_1(
+    tmp_path: Path,
+) -> None:
+    report_path = tmp_path / "report.json"
+    bounds = ("--drain-timeout", "1s", "--shutdown-timeout", "2s")
+    job = LiveJob(
+        start_aggregen("run", "--duration", "3s", *FAST, *bounds, "--report", str(report_path))
+    )
+    job.wait_for_line("started:")
+    aggregator = next(
+        pid for pid in children_of(job.process.pid) if "aggregator1@" in " ".join(cmdline(pid))
+    )
+
+    os.killpg(aggregator, signal.SIGSTOP)  # counting stops; generation goes on
+    code, stdout, stderr = job.finish(timeout_s=60)
+
+    assert code == 1
+    assert "THE AUDIT DOES NOT BALANCE" in stdout
+    assert re.search(r"\d+ numbers generated but not counted when the drain ended", stderr)
+    report = load_report(report_path)
+    assert report["pending"] > 0
+    assert report["counted"]["count"] + report["pending"] == report["generated"]["count"]
+    assert wait_until_gone(run_dir_of(stdout), timeout_s=5) == []
