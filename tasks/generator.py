@@ -30,6 +30,10 @@ EARLY_WAIT_MAX_S = 0.05
 
 Publisher = Callable[[Sequence[Number]], None]
 
+# Outcomes of generate.lua other than a count (see the script).
+_CURSOR_MOVED = -3
+_PAST_END_TICK = -4
+
 
 @app.task(name="aggregen.generate")
 def generate(shard: int) -> int:
@@ -68,7 +72,7 @@ def catch_up(ctx: Context, shard: int, publisher: Publisher) -> int:
         outcome = _record(
             ctx, record=record, shard=shard, cursor=cursor, target=target, numbers=numbers, now=now
         )
-        if outcome in (-3, -4):  # another task took these ticks, or generation was closed
+        if outcome in (_CURSOR_MOVED, _PAST_END_TICK):  # look again at the run and cursor
             continue
         if outcome < 0:
             return produced
