@@ -11,6 +11,7 @@ from kombu.entity import Exchange, Queue
 
 from tasks import settings as _settings
 from tasks.schedule import run_entries
+from tasks.store import TCP_KEEPALIVE_OPTIONS
 
 _run = _settings.load()
 # Broker: Redis holds the queues. Reconnect forever; a Redis restart is an outage, not an end.
@@ -28,6 +29,9 @@ broker_transport_options = {
     "socket_connect_timeout": 5,
     "retry_on_timeout": True,
     "health_check_interval": 15,
+    # Ignored for a unix socket.
+    "socket_keepalive": True,
+    "socket_keepalive_options": TCP_KEEPALIVE_OPTIONS,
 }
 # Nothing reads task results: the state that matters is in Redis, written by Lua scripts.
 result_backend = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -36,7 +36,7 @@ class Tally:
     value_sum: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
-    not_counted: list[Number] = field(default_factory=list)
+    not_counted: int = 0
 
 
 @app.task(name="aggregen.aggregate", bind=True)
@@ -90,7 +90,7 @@ def _count_run(
     args: list[str | int] = [run_id, repr(time.time())]
     for _, number in numbers:
         args += (number.id, number.value)
-    status, counted, value_sum, duplicates, mismatched, unknown = ctx.scripts.count(
+    status, counted, value_sum, duplicates, mismatched, unknown, still_pending = ctx.scripts.count(
         keys=[
             keys.run,
             keys.cursors,
@@ -110,13 +110,15 @@ def _count_run(
             )
         return
     if status == _RUN_CLOSED:
-        tally.not_counted += [number for _, number in numbers]
-        logger.warning(
-            "message %s: %d numbers of run %s arrived after its last window; not counted",
-            message_id,
-            len(numbers),
-            run_id,
-        )
+        tally.duplicates += duplicates
+        tally.not_counted += still_pending
+        if still_pending:
+            logger.warning(
+                "message %s: %d numbers of run %s arrived after its last window; not counted",
+                message_id,
+                still_pending,
+                run_id,
+            )
         return
     tally.counted += counted
     tally.value_sum += value_sum

@@ -18,10 +18,9 @@ from typing import Any, TypeVar
 
 import redis
 
-from tasks import generator, report, run, window
+from tasks import generator, ledger, report, run, window
 from tasks.celery_app import app
 from tasks.context import Context
-from tasks.number import Number
 from tasks.report import Audit
 from tasks.run import RunRecord
 from tasks.settings import Settings
@@ -88,7 +87,7 @@ class Coordinator:
 
         pending = self._drain(record)
         if pending:
-            sample = self._retry(lambda: self._pending_sample(10))
+            sample = self._retry(lambda: ledger.pending_sample(self.ctx, 10))
             logger.warning(
                 "run %s: %d numbers generated but not counted when the drain ended "
                 "(generator:tick of some: %s)",
@@ -185,19 +184,12 @@ class Coordinator:
     def _drain(self, record: RunRecord) -> int:
         deadline_s = time.monotonic() + self.settings.drain_timeout_s
         while not self.stopper.forced and time.monotonic() < deadline_s:
-            if self._quietly(self._pending_count) == 0:
+            if self._quietly(lambda: ledger.pending_count(self.ctx)) == 0:
                 return 0
             self._tick(record)
         if self.stopper.forced:
             logger.warning("run %s: second stop request; the rest of the drain skipped", record.id)
-        return self._retry(self._pending_count)
-
-    def _pending_count(self) -> int:
-        return int(self.ctx.client.hlen(self.ctx.keys.pending))
-
-    def _pending_sample(self, size: int) -> list[str]:
-        _, sample = self.ctx.client.hscan(self.ctx.keys.pending, count=size)
-        return sorted(str(number_id) for number_id in sample)[:size]
+        return self._retry(lambda: ledger.pending_count(self.ctx))
 
     def _wait_until_idle(self, record: RunRecord) -> bool:
         deadline_s = time.monotonic() + QUIESCE_S
@@ -232,20 +224,21 @@ class Coordinator:
 
     def _republish_stale(self, record: RunRecord) -> int:
         now = time.time()
-        claimed: list[str] = self.ctx.scripts.claim_stale(
-            keys=[self.ctx.keys.pending, self.ctx.keys.pending_since],
-            args=[repr(now - self.settings.redeliver_after_s), repr(now), SWEEP_BATCH],
+        numbers = ledger.claim_stale(
+            self.ctx,
+            record.id,
+            now=now,
+            redeliver_after_s=self.settings.redeliver_after_s,
+            limit=SWEEP_BATCH,
         )
-        numbers = [
-            Number.from_ledger(record.id, claimed[i], claimed[i + 1])
-            for i in range(0, len(claimed), 2)
-        ]
         if numbers:
             logger.warning(
-                "run %s: %d numbers pending longer than %.1fs; publishing them again",
+                "run %s: %d numbers pending longer than %.1fs (oldest %.1fs); "
+                "publishing them again",
                 record.id,
                 len(numbers),
                 self.settings.redeliver_after_s,
+                now - min(number.generated_at for number in numbers),
             )
             generator.publish(numbers)
         return len(numbers)

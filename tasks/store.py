@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -21,6 +22,18 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
 SOCKET_TIMEOUT_S = 10.0
 SCRIPT_NAMES = ("generate", "count", "flush", "claim_stale", "close_generation")
+# Over TCP, a dead link is noticed in about 30 s (keepalive probes, and a bound on data left
+# unacknowledged), rather than after the kernel's default of about 15 minutes.
+TCP_KEEPALIVE_OPTIONS: dict[int, int] = {
+    option: value
+    for name, value in (
+        ("TCP_KEEPIDLE", 10),
+        ("TCP_KEEPINTVL", 5),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", 30_000),
+    )
+    if (option := getattr(socket, name, None)) is not None
+}
 
 
 def connect(url: str, tls_options: Mapping[str, Any] | None = None) -> redis.Redis:
@@ -29,9 +42,12 @@ def connect(url: str, tls_options: Mapping[str, Any] | None = None) -> redis.Red
     Connections are made lazily; call ``ping`` to find out whether Redis answers.
     ``tls_options`` are redis-py's ``ssl_*`` arguments for a ``rediss://`` URL.
     """
+    over_tcp = url.startswith(("redis://", "rediss://"))
+    keepalive = {"socket_keepalive": True, "socket_keepalive_options": TCP_KEEPALIVE_OPTIONS}
     return redis.Redis.from_url(
         client_url(url),
         **(tls_options or {}),
+        **(keepalive if over_tcp else {}),
         decode_responses=True,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=SOCKET_TIMEOUT_S,

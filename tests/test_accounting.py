@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tasks import report, run, window
+from tasks import ledger, report, run, window
 from tasks.aggregator import count_message
 from tasks.context import Context
 from tasks.generator import catch_up
@@ -154,10 +154,11 @@ def test_nothing_is_counted_or_flushed_after_the_final_flush(ctx: Context) -> No
     count_message(ctx, "early", messages(numbers[:10], 10)[0])
 
     window.close(ctx, flush_id="final", final=True)
-    late = count_message(ctx, "late", messages(numbers[10:20], 10)[0])
+    late = count_message(ctx, "late", messages(numbers[5:20], 15)[0])
 
     assert late.counted == 0
-    assert len(late.not_counted) == 10
+    assert late.not_counted == 10, "numbers 10..19 were never counted"
+    assert late.duplicates == 5, "numbers 5..9 were counted before the final flush"
     assert window.close(ctx, flush_id="after", final=False, now=time.time() + 60) is None
     audit = report.take(ctx)
     assert audit.counted_count == audit.windows_count == 10
@@ -196,3 +197,29 @@ def test_any_interleaving_of_counts_and_flushes_keeps_the_books_balanced(
         assert audit.windows_sum + int(open_window["sum"]) == audit.counted_sum
         assert audit.windows_count + int(open_window["count"]) == audit.counted_count
         assert audit.counted_count + audit.pending == audit.generated_count
+
+
+def test_a_number_lost_in_transit_is_published_again_with_a_backoff(ctx: Context) -> None:
+    record = start_past_run(ctx)
+    lost: list[Number] = []
+    catch_up(ctx, 0, lost.extend)  # published nowhere: every message was lost
+    generated_at = lost[0].generated_at
+    redeliver_after_s = 2.0
+
+    def claimed_at(age_s: float) -> int:
+        return len(
+            ledger.claim_stale(
+                ctx,
+                record.id,
+                now=generated_at + age_s,
+                redeliver_after_s=redeliver_after_s,
+                limit=100_000,
+            )
+        )
+
+    # Due again after max(redelivery age, own age): at ages 2.1, then 4.5, 9.5, 19.5 here.
+    ages_s = [1.9, 2.1, 4.5, 8.5, 9.5, 18.0, 19.5]
+    claims = [claimed_at(age_s) for age_s in ages_s]
+
+    every = len(lost)
+    assert claims == [0, every, every, 0, every, 0, every]

@@ -6,11 +6,20 @@
 --
 -- KEYS: run, cursors, pending, pending_since, window, totals, latency_ms
 -- ARGV: run_id, now, {id, value}...
--- Returns {status, counted, value_sum, duplicates, {mismatched positions}, {unknown positions}}
--- with status 1 = applied, -1 = not the active run, -2 = run closed (nothing counted).
+-- Returns {status, counted, value_sum, duplicates, {mismatched positions}, {unknown positions},
+-- still_pending} with status 1 = applied, -1 = not the active run, -2 = run closed: nothing is
+-- counted then, and still_pending says how many of the numbers were never counted.
 -- Positions are 1-based positions of the pairs.
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return {-1, 0, 0, 0, {}, {}} end
-if redis.call('HGET', KEYS[1], 'closed') == '1' then return {-2, 0, 0, 0, {}, {}} end
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return {-1, 0, 0, 0, {}, {}, 0} end
+if redis.call('HGET', KEYS[1], 'closed') == '1' then
+  local still_pending = 0
+  for i = 3, #ARGV, 2 do
+    still_pending = still_pending + redis.call('HEXISTS', KEYS[3], ARGV[i])
+  end
+  local duplicates = (#ARGV - 2) / 2 - still_pending
+  if duplicates > 0 then redis.call('HINCRBY', KEYS[6], 'duplicates_dropped', duplicates) end
+  return {-2, 0, 0, duplicates, {}, {}, still_pending}
+end
 local shard_size = tonumber(redis.call('HGET', KEYS[1], 'shard_size'))
 
 local now = tonumber(ARGV[2])
@@ -55,4 +64,4 @@ end
 if duplicates > 0 then
   redis.call('HINCRBY', KEYS[6], 'duplicates_dropped', duplicates)
 end
-return {1, counted, value_sum, duplicates, mismatched, unknown}
+return {1, counted, value_sum, duplicates, mismatched, unknown, 0}
