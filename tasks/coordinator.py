@@ -40,6 +40,7 @@ QUIESCE_S = 5.0
 
 Progress = Callable[[], None]
 T = TypeVar("T")
+_OUTAGE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
 class Coordinator:
@@ -244,18 +245,13 @@ class Coordinator:
         return len(numbers)
 
     def _quietly(self, action: Callable[[], T]) -> T | None:
-        """Run ``action``; on a Redis outage log once and return None."""
+        """Run ``action``; during a Redis outage, wait a moment and return None."""
         try:
             result = action()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            if not self._redis_warned:
-                logger.warning("Redis is unavailable (%s); retrying", exc)
-                self._redis_warned = True
-            time.sleep(POLL_S)
+        except _OUTAGE as exc:
+            self._outage(exc)
             return None
-        if self._redis_warned:
-            logger.warning("Redis is reachable again")
-            self._redis_warned = False
+        self._recovered()
         return result
 
     def _retry(self, action: Callable[[], T]) -> T:
@@ -263,12 +259,20 @@ class Coordinator:
         while True:
             try:
                 result = action()
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                if not self._redis_warned:
-                    logger.warning("Redis is unavailable (%s); retrying", exc)
-                    self._redis_warned = True
-                self.on_progress()
-                time.sleep(POLL_S)
+            except _OUTAGE as exc:
+                self._outage(exc)
                 continue
-            self._redis_warned = False
+            self._recovered()
             return result
+
+    def _outage(self, exc: Exception) -> None:
+        if not self._redis_warned:
+            logger.warning("Redis is unavailable (%s); retrying", exc)
+            self._redis_warned = True
+        self.on_progress()  # keeps supervising: the private Redis may need starting again
+        time.sleep(POLL_S)
+
+    def _recovered(self) -> None:
+        if self._redis_warned:
+            logger.warning("Redis is reachable again")
+            self._redis_warned = False

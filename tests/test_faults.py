@@ -12,7 +12,11 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tasks.context import Context
 from tasks.settings import Settings
@@ -37,12 +41,11 @@ def assert_nothing_lost_or_doubled(result: FaultRow, report: dict[str, object]) 
     assert report["balanced"] is True
 
 
-def test_pool_child_killed_while_counting(
-    tmp_path: Path, redis_server: RedisServer, key_prefix: str, fault_rows: list[FaultRow]
-) -> None:
-    run = FaultyRun(tmp_path, redis_server, key_prefix, *SHAPE, "--aggregate-concurrency", "2")
-    run.wait_counting()
+# Each injector strikes a live run and returns the moment the fault took effect.
+Injector = Callable[[FaultyRun, RedisServer], float]
 
+
+def kill_pool_process_three_times(run: FaultyRun, _: RedisServer) -> float:
     for _ in range(3):
         child = run.pool("aggregator1")[0]
         os.kill(child, signal.SIGSTOP)  # let it be handed a message it never finishes
@@ -50,148 +53,120 @@ def test_pool_child_killed_while_counting(
         os.kill(child, signal.SIGKILL)
         fault_at = time.time()
         time.sleep(0.5)
-    recovery_s = run.wait_recovered(fault_at)
-    report = run.finish()
-
-    result = row(
-        "prefork child killed while counting",
-        "SIGSTOP, then SIGKILL 0.5 s later, to a pool process of the aggregator; 3 times",
-        report, GENERATORS, recovery_s,
-    )  # fmt: skip
-    fault_rows.append(result)
-    assert_nothing_lost_or_doubled(result, report)
+    return fault_at
 
 
-def test_whole_aggregator_killed_its_numbers_are_counted_within_seconds(
-    tmp_path: Path, redis_server: RedisServer, key_prefix: str, fault_rows: list[FaultRow]
-) -> None:
-    run = FaultyRun(tmp_path, redis_server, key_prefix, *SHAPE, "--aggregate-workers", "2")
-    run.wait_counting()
+def freeze_then_kill(worker: str) -> Injector:
+    def inject(run: FaultyRun, _: RedisServer) -> float:
+        run.kill_worker(worker, signal.SIGSTOP)  # it holds what it took off the queue
+        time.sleep(0.5)
+        run.kill_worker(worker, signal.SIGKILL)
+        return time.time()
 
-    run.kill_worker("aggregator1", signal.SIGSTOP)  # it holds what it took off the queue
-    time.sleep(0.5)
-    run.kill_worker("aggregator1", signal.SIGKILL)
-    fault_at = time.time()
-    recovery_s = run.wait_recovered(fault_at)
-    report = run.finish()
-
-    result = row(
-        "whole aggregator worker killed",
-        "SIGSTOP, then SIGKILL 0.5 s later, to the main process and pool of one of two aggregators",
-        report, GENERATORS, recovery_s,
-    )  # fmt: skip
-    fault_rows.append(result)
-    assert_nothing_lost_or_doubled(result, report)
-    assert recovery_s < 15, "redelivery must take seconds, not the visibility timeout"
-    assert re.search(r"aggregator1@\S+ \(pid \d+\) exited .* starting it again", run.stderr)
+    return inject
 
 
-def test_generator_killed_mid_tick_its_ticks_exist_once(
-    tmp_path: Path, redis_server: RedisServer, key_prefix: str, fault_rows: list[FaultRow]
-) -> None:
-    run = FaultyRun(tmp_path, redis_server, key_prefix, *SHAPE)
-    run.wait_counting()
-
-    run.kill_worker("generator1", signal.SIGSTOP)
-    time.sleep(0.5)
-    run.kill_worker("generator1", signal.SIGKILL)
-    fault_at = time.time()
-    recovery_s = run.wait_recovered(fault_at)
-    report = run.finish()
-
-    result = row(
-        "generator worker killed mid-tick",
-        "SIGSTOP, then SIGKILL 0.5 s later, to the generator worker and its pool",
-        report, GENERATORS, recovery_s,
-    )  # fmt: skip
-    fault_rows.append(result)
-    assert_nothing_lost_or_doubled(result, report)
-    assert "generator1@" in run.stderr and "starting it again" in run.stderr
-
-
-def test_one_worker_shut_down_warm_while_the_rest_go_on(
-    tmp_path: Path, redis_server: RedisServer, key_prefix: str, fault_rows: list[FaultRow]
-) -> None:
-    run = FaultyRun(tmp_path, redis_server, key_prefix, *SHAPE, "--aggregate-workers", "2")
-    run.wait_counting()
-
-    fault_at = time.time()
+def shut_down_warm(run: FaultyRun, _: RedisServer) -> float:
     os.kill(run.worker("aggregator1"), signal.SIGTERM)
-    recovery_s = run.wait_recovered(fault_at)
-    report = run.finish()
-
-    result = row(
-        "one worker shut down warm",
-        "SIGTERM to one of two aggregators (it is started again)",
-        report, GENERATORS, recovery_s,
-    )  # fmt: skip
-    fault_rows.append(result)
-    assert_nothing_lost_or_doubled(result, report)
+    return time.time()
 
 
-def test_redis_restarted_gracefully(
-    tmp_path: Path, redis_server: RedisServer, key_prefix: str, fault_rows: list[FaultRow]
-) -> None:
-    run = FaultyRun(tmp_path, redis_server, key_prefix, *SHAPE)
-    run.wait_counting()
+def restart_redis(signum: int) -> Injector:
+    def inject(_: FaultyRun, redis_server: RedisServer) -> float:
+        fault_at = time.time()
+        redis_server.stop(signum)
+        redis_server.start()
+        return fault_at
 
-    fault_at = time.time()
-    redis_server.stop(signal.SIGTERM)
-    redis_server.start()
-    recovery_s = run.wait_recovered(fault_at)
-    report = run.finish()
-
-    result = row(
-        "Redis restarted",
-        "SIGTERM to redis-server, started again on the same port and append-only file",
-        report, GENERATORS, recovery_s,
-    )  # fmt: skip
-    fault_rows.append(result)
-    assert_nothing_lost_or_doubled(result, report)
+    return inject
 
 
-def test_redis_killed_and_restarted_loses_nothing_with_the_append_only_file(
-    tmp_path: Path, redis_server: RedisServer, key_prefix: str, fault_rows: list[FaultRow]
-) -> None:
-    run = FaultyRun(tmp_path, redis_server, key_prefix, *SHAPE)
-    run.wait_counting()
-
-    fault_at = time.time()
-    redis_server.stop(signal.SIGKILL)
-    redis_server.start()
-    recovery_s = run.wait_recovered(fault_at)
-    report = run.finish()
-
-    result = row(
-        "Redis killed",
-        "SIGKILL to redis-server (appendfsync everysec), started again on the same file",
-        report, GENERATORS, recovery_s,
-    )  # fmt: skip
-    fault_rows.append(result)
-    assert_nothing_lost_or_doubled(result, report)
-
-
-def test_redis_unreachable_for_seconds_the_ticks_due_meanwhile_are_caught_up(
-    tmp_path: Path, redis_server: RedisServer, key_prefix: str, fault_rows: list[FaultRow]
-) -> None:
-    run = FaultyRun(tmp_path, redis_server, key_prefix, *SHAPE)
-    run.wait_counting()
+def pause_redis(run: FaultyRun, redis_server: RedisServer) -> float:
     assert redis_server.process is not None
-
     fault_at = time.time()
     redis_server.process.send_signal(signal.SIGSTOP)
     time.sleep(4)
     redis_server.process.send_signal(signal.SIGCONT)
+    return fault_at
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    injection: str
+    inject: Injector
+    options: tuple[str, ...] = ()
+    restarted: str | None = None  # a worker the run must have started again
+
+
+FAULTS = [
+    Fault(
+        "prefork child killed while counting",
+        "SIGSTOP, then SIGKILL 0.5 s later, to a pool process of the aggregator; 3 times",
+        kill_pool_process_three_times,
+        ("--aggregate-concurrency", "2"),
+    ),
+    Fault(
+        "whole aggregator worker killed",
+        "SIGSTOP, then SIGKILL 0.5 s later, to the main process and pool of one of two aggregators",
+        freeze_then_kill("aggregator1"),
+        ("--aggregate-workers", "2"),
+        restarted="aggregator1",
+    ),
+    Fault(
+        "generator worker killed mid-tick",
+        "SIGSTOP, then SIGKILL 0.5 s later, to the generator worker and its pool",
+        freeze_then_kill("generator1"),
+        restarted="generator1",
+    ),
+    Fault(
+        "one worker shut down warm",
+        "SIGTERM to one of two aggregators (it is started again)",
+        shut_down_warm,
+        ("--aggregate-workers", "2"),
+        restarted="aggregator1",
+    ),
+    Fault(
+        "Redis restarted",
+        "SIGTERM to redis-server, started again on the same port and append-only file",
+        restart_redis(signal.SIGTERM),
+    ),
+    Fault(
+        "Redis killed",
+        "SIGKILL to redis-server (appendfsync everysec), started again on the same file",
+        restart_redis(signal.SIGKILL),
+    ),
+    Fault(
+        "Redis unreachable for 4 s",
+        "SIGSTOP to redis-server, SIGCONT 4 s later",
+        pause_redis,
+    ),
+]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda fault: fault.name.replace(" ", "-"))
+def test_a_fault_mid_run_loses_nothing_and_counts_nothing_twice(
+    fault: Fault,
+    tmp_path: Path,
+    redis_server: RedisServer,
+    key_prefix: str,
+    fault_rows: list[FaultRow],
+) -> None:
+    run = FaultyRun(tmp_path, redis_server, key_prefix, *SHAPE, *fault.options)
+    run.wait_counting()
+
+    fault_at = fault.inject(run, redis_server)
     recovery_s = run.wait_recovered(fault_at)
     report = run.finish()
 
-    result = row(
-        "Redis unreachable for 4 s",
-        "SIGSTOP to redis-server, SIGCONT 4 s later",
-        report, GENERATORS, recovery_s,
-    )  # fmt: skip
+    result = row(fault.name, fault.injection, report, GENERATORS, recovery_s)
     fault_rows.append(result)
     assert_nothing_lost_or_doubled(result, report)
+    assert recovery_s < 15, "redelivery takes seconds, not kombu's visibility timeout"
+    if fault.restarted:
+        assert re.search(
+            rf"{fault.restarted}@\S+ \(pid \d+\) exited .* starting it again", run.stderr
+        )
 
 
 def test_embedded_redis_killed_is_started_again_by_the_run(
