@@ -78,11 +78,17 @@ class Scripts:
     """The Lua scripts of ``tasks/lua``, registered on one client."""
 
     def __init__(self, client: redis.Redis) -> None:
+        self._client = client
         self.generate = _register(client, "generate")
         self.count = _register(client, "count")
         self.flush = _register(client, "flush")
         self.claim_stale = _register(client, "claim_stale")
         self.close_generation = _register(client, "close_generation")
+
+    def load(self) -> None:
+        """Open a connection and load every script now, not on the first number."""
+        for name in SCRIPT_NAMES:
+            self._client.script_load(_source(name))
 
 
 @functools.cache
