@@ -21,9 +21,11 @@ from benchmarks.stats import slope
 TARGET_GENERATORS = 10_000
 LATENCY_P99_LIMIT_MS = 1000
 TICK_P99_LIMIT_MS = 1000
+MIN_TREND_POINTS = 6
 STEPS = [5000, 7500, 10_000, 12_500, 15_000, 20_000, 30_000, 40_000]
 # The second climb: two generate processes, so the shards of a tick are produced in parallel.
 TUNED = "--generate-concurrency 2"
+MIN_TREND_POINTS = 6
 STEPS = [5000, 7500, 10_000, 12_500, 15_000, 20_000, 30_000, 40_000]
 # The second climb: two generate processes, so the shards of a tick are produced in parallel.
 TUNED = "--generate-concurrency 2"
@@ -35,20 +37,13 @@ def _growth_per_s(samples: list[tuple[float, dict[str, int]]], duration_s: float
         (t, s["pending"] + 1000 * s["aggregate_queue"]) for t, s in samples if t > duration_s / 2
     ]
     half = [(t, v) for t, v in half if t < duration_s]
-    return slope(half)
+    # Too few points for a trend (the quick form): no growth can be told.
+    return slope(half) if len(half) >= MIN_TREND_POINTS else 0.0
 
 
-def step(generators: int, duration_s: float, window_s: float, *extra: str) -> dict[str, Any]:
-    """One run of ``generators`` at 1 Hz, its backlog sampled every half second."""
-    args = [
-        "--generators",
-        str(generators),
-        "--duration",
-        f"{duration_s}s",
-        "--window",
-        f"{window_s}s",
-    ]
-    with AggregenJob(*args, *extra) as job:
+def _sampled_run(args: list[str], duration_s: float) -> dict[str, Any]:
+    """Run aggregen; sample its backlog every half second and its memory every two."""
+    with AggregenJob(*args) as job:
         job.started()
         memory: list[dict[str, Any]] = []
         with Sampler(lambda: probes.backlog(job), 0.5) as sampler:
@@ -57,13 +52,18 @@ def step(generators: int, duration_s: float, window_s: float, *extra: str) -> di
                 if job.exited_within(2.0):
                     break
             code = job.wait(duration_s + 180)
-        report = job.report()
-    samples = sampler.samples
+        return {"code": code, "report": job.report(), "samples": sampler.samples, "memory": memory}
+
+
+def step(generators: int, duration_s: float, window_s: float, *extra: str) -> dict[str, Any]:
+    """One run of ``generators`` at 1 Hz, judged sustained or not."""
+    args = ["--generators", str(generators), "--duration", f"{duration_s}s"]
+    outcome = _sampled_run([*args, "--window", f"{window_s}s", *extra], duration_s)
+    report, samples, memory = outcome["report"], outcome["samples"], outcome["memory"]
     growth = _growth_per_s(samples, duration_s)
     latency, ticks = report.get("latency_ms") or {}, report.get("tick_error_ms") or {}
-    peak = max((s["pending"] for t, s in samples if t < duration_s), default=0)
     sustained = (
-        code == 0
+        outcome["code"] == 0
         and bool(report.get("balanced"))
         and latency.get("p99", 10**9) < LATENCY_P99_LIMIT_MS
         and ticks.get("p99", 10**9) < TICK_P99_LIMIT_MS
@@ -72,13 +72,13 @@ def step(generators: int, duration_s: float, window_s: float, *extra: str) -> di
     counted = (report.get("counted") or {}).get("count", 0)
     return {
         "generators": generators,
-        "exit_code": code,
+        "exit_code": outcome["code"],
         "balanced": report.get("balanced"),
         "counted": counted,
         "counted_per_s": round(counted / duration_s, 1),
         "latency_ms": latency,
         "tick_error_ms": ticks,
-        "pending_peak": peak,
+        "pending_peak": max((s["pending"] for t, s in samples if t < duration_s), default=0),
         "backlog_growth_per_s": round(growth, 1),
         "rss_peak_mib": max((m["rss_mib"] for m in memory), default=0.0),
         "memory_peak": max(memory, key=lambda m: m["rss_mib"], default={}),

@@ -33,7 +33,7 @@ class AggregenJob:
         self.argv = [sys.executable, "-m", "tasks", "run", *args, "--report", str(self.report_path)]
         self.lines: list[str] = []
         self.process: subprocess.Popen[str] | None = None
-        self._seen_pids: set[int] = set()
+        self._seen: dict[int, int | None] = {}
         self._client: redis.Redis | None = None
 
     def __enter__(self) -> AggregenJob:
@@ -101,7 +101,8 @@ class AggregenJob:
     def processes(self) -> list[int]:
         """The aggregen process and all its live descendants; remembered for the cleanup."""
         pids = procs.tree(self.pid)
-        self._seen_pids.update(pids)
+        for pid in pids:
+            self._seen.setdefault(pid, procs.started_at(pid))
         return pids
 
     def exited_within(self, timeout_s: float) -> bool:
@@ -140,9 +141,10 @@ class AggregenJob:
                 self.process.send_signal(signal.SIGINT)
                 procs.kill_tree([self.pid])
                 self.process.wait(timeout=10)
-        procs.signal_all(sorted(self._seen_pids), signal.SIGCONT)
-        procs.wait_gone(sorted(self._seen_pids), timeout_s=10)
-        procs.kill_tree(sorted(self._seen_pids))
+        # Only processes of this job: a pid seen earlier may have been reused since.
+        procs.signal_all(procs.still_same(self._seen), signal.SIGCONT)
+        procs.wait_gone(procs.still_same(self._seen), timeout_s=10)
+        procs.kill_tree(procs.still_same(self._seen))
         if self._client is not None:
             self._client.close()
         self._tmp.cleanup()

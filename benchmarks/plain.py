@@ -34,15 +34,15 @@ def _celery(redis_server: PrivateRedis, *args: str, env: dict[str, str]) -> subp
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    pids = procs.tree(process.pid)
+    seen = {pid: procs.started_at(pid) for pid in procs.tree(process.pid)}
     process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        procs.kill_tree(pids)
+        procs.kill_tree(procs.still_same(seen))
         process.wait(timeout=10)
-    procs.wait_gone(pids, timeout_s=10)
-    procs.kill_tree(pids)
+    procs.wait_gone(procs.still_same(seen), timeout_s=10)
+    procs.kill_tree(procs.still_same(seen))
 
 
 def beat_send_times(interval_s: float, duration_s: float) -> list[float]:

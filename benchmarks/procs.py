@@ -23,6 +23,20 @@ def _parent_of(pid: int) -> int | None:
     return int(stat.rsplit(") ", 1)[1].split()[1])
 
 
+def started_at(pid: int) -> int | None:
+    """The start time of ``pid`` in clock ticks since boot; with the pid, an identity."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(stat.rsplit(") ", 1)[1].split()[19])
+
+
+def still_same(identities: dict[int, int | None]) -> list[int]:
+    """The pids of ``{pid: start time}`` still running as the same process (not reused)."""
+    return [pid for pid, start in identities.items() if alive(pid) and started_at(pid) == start]
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie does not count)."""
     try:

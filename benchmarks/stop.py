@@ -58,8 +58,8 @@ def scenario(generators: int, run_for_s: float, pause_s: float) -> dict[str, Any
         code = job.wait(GONE_BOUND_S)
         exit_s = time.monotonic() - sigint_s
         gone = procs.wait_gone(pids, GONE_BOUND_S)
+        gone_s = None if gone is None else time.monotonic() - sigint_s
         report = job.report()
-    gone_s = None if gone is None else time.monotonic() - sigint_s
     drained = counted - before["counted"]
     return {
         "generators": generators,

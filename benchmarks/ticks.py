@@ -82,6 +82,8 @@ def _aggregen(interval_s: float, window_s: float, duration_s: float) -> dict[str
 
 def _plain(interval_s: float, duration_s: float) -> dict[str, Any]:
     sent = plain.beat_send_times(interval_s, duration_s)
+    if len(sent) < 2:
+        raise RuntimeError(f"plain beat sent {len(sent)} task(s) in {duration_s:g}s")
     errors_ms = [(at - (sent[0] + k * interval_s)) * 1000 for k, at in enumerate(sent)]
     gaps = [later - earlier for earlier, later in itertools.pairwise(sent)]
     return {
@@ -115,7 +117,14 @@ def run(*, quick: bool) -> Result:
         "aggregen": ours,
         "plain_beat": theirs,
     }
+    _add_accuracy(result, ours, theirs, duration_s)
+    _add_grid_checks(result, ours)
+    return result
 
+
+def _add_accuracy(
+    result: Result, ours: dict[str, Any], theirs: dict[str, Any], duration_s: float
+) -> None:
     ticks, anchor = ours["tick_error_ms"] or {}, theirs["error_ms"]
     p99 = ticks.get("p99", 0)
     result.add(
@@ -133,6 +142,9 @@ def run(*, quick: bool) -> Result:
         f"|drift over run| < {DRIFT_TOLERANCE_MS:g} ms",
         met=abs(drift_over_run_ms) < DRIFT_TOLERANCE_MS,
     )
+
+
+def _add_grid_checks(result: Result, ours: dict[str, Any]) -> None:
     closes = ours["window_close_error_ms"]
     result.add(
         "window close error max ms",
@@ -144,4 +156,3 @@ def run(*, quick: bool) -> Result:
         f"{last['in_last_interval']} (ticks {last['ticks']}/{last['expected_ticks']})",
         met=bool(last["in_last_interval"]) and last["ticks"] == last["expected_ticks"],
     )
-    return result
