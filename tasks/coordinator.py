@@ -176,9 +176,11 @@ class Coordinator:
         return updated
 
     def _catch_up(self, record: RunRecord) -> None:
-        produced = sum(
-            generator.catch_up(self.ctx, shard, generator.publish) for shard in range(record.shards)
-        )
+        produced = 0
+        for shard in range(record.shards):
+            # One call produces a bounded amount; a shard far behind takes several.
+            while made := generator.catch_up(self.ctx, shard, generator.publish):
+                produced += made
         if produced:
             logger.info("run %s: caught up %d numbers due before the stop", record.id, produced)
 

@@ -23,6 +23,8 @@ logger = get_task_logger(__name__)
 
 # Numbers recorded by one script call; bounds how long one call holds Redis.
 MAX_NUMBERS_PER_CALL = 5000
+# Script calls in one generate call (lost races included); the next call goes on from there.
+MAX_ROUNDS_PER_CALL = 20
 # Numbers carried by one aggregate message.
 MAX_NUMBERS_PER_MESSAGE = 1000
 # A generate task that starts this little before its tick is due waits for it.
@@ -57,7 +59,7 @@ def catch_up(ctx: Context, shard: int, publisher: Publisher) -> int:
     produced = 0
     # Ticks due by the first look are this call's; later ones belong to the next call.
     horizon_s: float | None = None
-    while True:
+    for _ in range(MAX_ROUNDS_PER_CALL):
         record = run.read(ctx.client, ctx.keys)
         if record is None or record.state == run.FINISHED or shard >= record.shards:
             return produced
@@ -78,6 +80,7 @@ def catch_up(ctx: Context, shard: int, publisher: Publisher) -> int:
             return produced
         produced += outcome
         _publish_or_leave_pending(publisher, numbers, record, shard)
+    return produced
 
 
 def _wait_if_nearly_due(record: RunRecord, cursor: int) -> float:
