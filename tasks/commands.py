@@ -16,6 +16,7 @@ from tasks.coordinator import Coordinator
 from tasks.embedded import EmbeddedRedis
 from tasks.launcher import LocalTopology
 from tasks.report import Audit
+from tasks.run import RunRecord
 from tasks.settings import Settings, mask_url
 from tasks.stopper import Stopper
 from tasks.store import ping
@@ -60,7 +61,7 @@ def run_local(settings: Settings, report_path: Path | None) -> int:
 
         coordinator = Coordinator(ctx, settings, stopper, on_progress=progress)
         record = coordinator.start()
-        console.print(f"run {record.id} started: {settings.describe()}")
+        _announce(console, coordinator, record, settings)
         audit = coordinator.finish(record)
         console.update()
 
@@ -84,10 +85,7 @@ def coordinate(settings: Settings, report_path: Path | None) -> int:
     console = Console(ctx)
     coordinator = Coordinator(ctx, settings, stopper, on_progress=console.update)
     record = coordinator.start()
-    if coordinator.resumed:
-        console.print(f"run {record.id} resumed ({record.state}); it ends at its own deadline")
-    else:
-        console.print(f"run {record.id} started: {settings.describe()}")
+    _announce(console, coordinator, record, settings)
     audit = coordinator.finish(record)
     console.update()
     left = coordinator.join_workers(settings.shutdown_timeout_s)
@@ -122,6 +120,15 @@ def request_stop(settings: Settings, reason: str) -> int:
     run.request_stop(ctx.client, ctx.keys, reason)
     print(f"asked run {record.id} to stop")
     return EXIT_OK
+
+
+def _announce(
+    console: Console, coordinator: Coordinator, record: RunRecord, settings: Settings
+) -> None:
+    if coordinator.resumed:
+        console.print(f"run {record.id} resumed ({record.state}); it ends at its own deadline")
+    else:
+        console.print(f"run {record.id} started: {settings.describe()}")
 
 
 def _connect(settings: Settings) -> Context:
