@@ -53,7 +53,14 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``aggregen`` and its subcommands."""
-    parser = _Parser(prog="aggregen", description=__doc__.split("\n")[0])
+    parser = _Parser(
+        prog="aggregen",
+        description="Generators tick numbers, aggregators count each exactly once, and every "
+        "window prints a sum. Every option can also be set as an AGGREGEN_* variable.",
+        epilog="exit codes: 0 finished cleanly; 1 the audit does not balance; 2 usage or "
+        "configuration error; 3 cannot reach Redis; 4 the workers could not be started; "
+        "130 interrupted twice",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the whole job on this machine")

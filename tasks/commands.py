@@ -98,6 +98,9 @@ def show_report(settings: Settings, *, as_json: bool) -> int:
     """``aggregen report``: the windows and audit of the run in Redis."""
     ctx = _connect(settings)
     audit = report.take(ctx)
+    if audit.run is None and not as_json:
+        print(f"no run on this Redis under the key prefix {settings.key_prefix!r}")
+        return EXIT_OK
     if as_json:
         print(audit.to_json(settings))
     else:

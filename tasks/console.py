@@ -37,8 +37,9 @@ def summary_lines(audit: Audit, stop_reason: str) -> list[str]:
     if record is not None and record.finished_at is not None:
         elapsed = f" after {record.finished_at - record.started_at:.1f}s"
     verdict = "the audit balances" if audit.balanced else "THE AUDIT DOES NOT BALANCE"
+    state = "finished run" if record is None or record.finished_at is not None else "run"
     return [
-        f"finished run {record.id if record else '-'} ({stop_reason}){elapsed}",
+        f"{state} {record.id if record else '-'} ({stop_reason}){elapsed}",
         f"generated {audit.generated_count} numbers (sum {audit.generated_sum}), "
         f"counted {audit.counted_count} (sum {audit.counted_sum}), "
         f"{len(audit.windows)} windows totalling {audit.windows_sum}",
