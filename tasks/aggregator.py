@@ -87,9 +87,8 @@ def _count_run(
     tally: Tally,
 ) -> None:
     keys = ctx.keys
-    args: list[str | int] = [run_id, repr(time.time())]
-    for _, number in numbers:
-        args += (number.id, number.value)
+    lines = "\n".join(f"{number.id} {number.value}" for _, number in numbers)
+    args = [run_id, repr(time.time()), lines]
     status, counted, value_sum, duplicates, mismatched, unknown, still_pending = ctx.scripts.count(
         keys=[
             keys.run,

@@ -121,8 +121,7 @@ def _record(
     args.append(sum(number.value for number in numbers))
     args.append(target - cursor)
     args += (max(0, int((now - record.tick_due_at(tick)) * 1000)) for tick in range(cursor, target))
-    for number in numbers:
-        args += (number.id, number.ledger_entry())
+    args.append("\n".join(f"{number.id} {number.ledger_entry()}" for number in numbers))
     keys = ctx.keys
     result = ctx.scripts.generate(
         keys=[

@@ -5,18 +5,23 @@
 -- The time from generation to counting goes into a histogram of whole milliseconds.
 --
 -- KEYS: run, cursors, pending, pending_since, window, totals, latency_ms
--- ARGV: run_id, now, {id, value}...
+-- ARGV: run_id, now, numbers
+-- numbers is one string, a line "id value" per number (one argument, not two per number).
 -- Returns {status, counted, value_sum, duplicates, {mismatched positions}, {unknown positions},
 -- still_pending} with status 1 = applied, -1 = not the active run, -2 = run closed: nothing is
 -- counted then, and still_pending says how many of the numbers were never counted.
--- Positions are 1-based positions of the pairs.
+-- Positions are 1-based line numbers.
+local numbers = {}
+for id, value in string.gmatch(ARGV[3], '([^ \n]+) ([^\n]+)') do
+  table.insert(numbers, {id, value})
+end
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return {-1, 0, 0, 0, {}, {}, 0} end
 if redis.call('HGET', KEYS[1], 'closed') == '1' then
   local still_pending = 0
-  for i = 3, #ARGV, 2 do
-    still_pending = still_pending + redis.call('HEXISTS', KEYS[3], ARGV[i])
+  for _, number in ipairs(numbers) do
+    still_pending = still_pending + redis.call('HEXISTS', KEYS[3], number[1])
   end
-  local duplicates = (#ARGV - 2) / 2 - still_pending
+  local duplicates = #numbers - still_pending
   if duplicates > 0 then redis.call('HINCRBY', KEYS[6], 'duplicates_dropped', duplicates) end
   return {-2, 0, 0, duplicates, {}, {}, still_pending}
 end
@@ -25,12 +30,12 @@ local shard_size = tonumber(redis.call('HGET', KEYS[1], 'shard_size'))
 local now = tonumber(ARGV[2])
 local counted, value_sum, duplicates = 0, 0, 0
 local mismatched, unknown, latencies = {}, {}, {}
-for i = 3, #ARGV, 2 do
-  local id = ARGV[i]
+for position, number in ipairs(numbers) do
+  local id = number[1]
   local entry = redis.call('HGET', KEYS[3], id)
   if entry then
     local value, generated_at = string.match(entry, '^(%d+),(.+)$')
-    if tonumber(value) == tonumber(ARGV[i + 1]) then
+    if tonumber(value) == tonumber(number[2]) then
       redis.call('HDEL', KEYS[3], id)
       redis.call('ZREM', KEYS[4], id)
       counted = counted + 1
@@ -38,7 +43,7 @@ for i = 3, #ARGV, 2 do
       local bucket = math.max(0, math.floor((now - tonumber(generated_at)) * 1000))
       latencies[bucket] = (latencies[bucket] or 0) + 1
     else
-      table.insert(mismatched, (i - 1) / 2)
+      table.insert(mismatched, position)
     end
   else
     local generator, tick = string.match(id, '^(%d+):(%d+)$')
@@ -47,7 +52,7 @@ for i = 3, #ARGV, 2 do
     if tonumber(tick) < cursor then
       duplicates = duplicates + 1
     else
-      table.insert(unknown, (i - 1) / 2)
+      table.insert(unknown, position)
     end
   end
 end
