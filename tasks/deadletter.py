@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import cast
 
 from tasks.context import Context
 
@@ -37,10 +36,3 @@ def put(ctx: Context, message_id: str, position: int, payload: object, reason: s
             ctx.keys.dead_letters,
         )
     return added
-
-
-def read_all(ctx: Context) -> list[dict[str, object]]:
-    """Every dead letter of the run, oldest first."""
-    raw = cast(dict[str, str], ctx.client.hgetall(ctx.keys.dead_letters))
-    records = [json.loads(value) for value in raw.values()]
-    return sorted(records, key=lambda record: float(record["at"]))

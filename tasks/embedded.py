@@ -104,11 +104,6 @@ class EmbeddedRedis:
             process.kill()
             process.wait()
 
-    @property
-    def pid(self) -> int | None:
-        """The server's process id while it runs."""
-        return self._process.pid if self._process else None
-
     def _wait_until_ready(self) -> None:
         assert self._process is not None
         deadline_s = time.monotonic() + START_TIMEOUT_S

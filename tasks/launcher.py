@@ -150,10 +150,6 @@ class LocalTopology:
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
 
-    def pids(self) -> dict[str, int]:
-        """Process ids of the running children, by name."""
-        return {c.name: c.process.pid for c in self.children if c.alive and c.process}
-
     def _worker(self, name: str, queues: str, concurrency: int) -> Child:
         argv = [
             "worker",
